@@ -1,0 +1,185 @@
+"""
+What every app's API shares: authentication, permissions, pagination and
+throttles.
+
+Admin calls authenticate either with ``X-Admin-Key`` (the system itself:
+``request.user`` stays anonymous and ``request.auth`` is ``ADMIN_KEY``) or
+with the JWT of an ``is_staff`` user. Use ``actor(request)`` to get the user
+to record as host, reviewer or "checked in by" (``None`` for the key).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import structlog
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import pagination, permissions, throttling
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt import authentication as jwt_authentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+logger = structlog.get_logger(__name__)
+
+
+class AdminKey:
+    """``request.auth`` of a request authenticated by ``X-Admin-Key``."""
+
+    def __repr__(self) -> str:
+        return "<AdminKey>"
+
+
+ADMIN_KEY = AdminKey()
+
+
+class JWTAuthentication(jwt_authentication.JWTAuthentication):
+    """Bearer access tokens; a bad token answers ``INVALID_TOKEN``."""
+
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        if not user.is_active:
+            raise InvalidToken("User is inactive.")
+        return user
+
+
+class AdminKeyAuthentication:
+    """Authenticate the system itself by ``X-Admin-Key`` (constant-time compare)."""
+
+    header = "HTTP_X_ADMIN_KEY"
+
+    def authenticate(self, request: Request) -> tuple[Any, AdminKey] | None:
+        supplied = request.META.get(self.header)
+        if supplied is None:
+            return None
+        expected = settings.ADMIN_API_KEY
+        if not expected or not hmac.compare_digest(supplied.encode(), expected.encode()):
+            raise AuthenticationFailed("The admin key is not valid.")
+        from django.contrib.auth.models import AnonymousUser
+
+        return AnonymousUser(), ADMIN_KEY
+
+    def authenticate_header(self, request: Request) -> str:
+        return "X-Admin-Key"
+
+
+class AdminKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "ibw.api.AdminKeyAuthentication"
+    name = "adminKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-Admin-Key"}
+
+
+def is_admin_key(request: Request) -> bool:
+    return isinstance(request.auth, AdminKey)
+
+
+def is_admin(request: Request) -> bool:
+    return is_admin_key(request) or bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+def actor(request: Request):
+    """Return the user acting, or ``None`` when the admin key acts."""
+    return request.user if request.user.is_authenticated else None
+
+
+class IsAdmin(permissions.BasePermission):
+    """The admin key, or the JWT of an ``is_staff`` user."""
+
+    message = "Only admins may do this."
+
+    def has_permission(self, request: Request, view) -> bool:
+        return is_admin(request)
+
+
+class HasRole(permissions.BasePermission):
+    """A user holding ``role`` (``organizer``, ``staff``), or an admin."""
+
+    role: str = ""
+
+    def has_permission(self, request: Request, view) -> bool:
+        if is_admin(request):
+            return True
+        return bool(request.user.is_authenticated and request.user.has_role(self.role))
+
+
+class IsOrganizer(HasRole):
+    role = "organizer"
+    message = "Only organizers and admins may do this."
+
+
+class IsStaffRole(HasRole):
+    role = "staff"
+    message = "Only staff and admins may do this."
+
+
+class IsAuthenticatedUser(permissions.BasePermission):
+    """A real logged-in user (the admin key is not a user)."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated)
+
+
+class ReadPublicWriteAdmin(permissions.BasePermission):
+    """Anyone reads; only admins write."""
+
+    message = "Only admins may do this."
+
+    def has_permission(self, request: Request, view) -> bool:
+        return request.method in permissions.SAFE_METHODS or is_admin(request)
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def unpaginated(results: list) -> Response:
+    """The contract's body for bounded collections."""
+    return Response({"results": results})
+
+
+class _FailOpenMixin:
+    """Allow the request when the throttle store (Redis) is down: throttling is a
+    guard, not a reason to refuse service."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:  # redis or cache backend errors of any kind
+            logger.warning("throttle_store_unavailable", error=str(exc), scope=getattr(self, "scope", None))
+            return True
+
+
+class AnonThrottle(_FailOpenMixin, throttling.AnonRateThrottle):
+    """Anonymous callers, by client address; admin-key calls are not anonymous."""
+
+    def get_cache_key(self, request, view):
+        if is_admin_key(request):
+            return None
+        return super().get_cache_key(request, view)
+
+
+class UserThrottle(_FailOpenMixin, throttling.UserRateThrottle):
+    """Logged-in users by id; the admin key shares one bucket."""
+
+    def get_cache_key(self, request, view):
+        if is_admin_key(request):
+            return self.cache_format % {"scope": self.scope, "ident": "admin-key"}
+        if request.user and request.user.is_authenticated:
+            return super().get_cache_key(request, view)
+        return None
+
+
+class LoginThrottle(_FailOpenMixin, throttling.SimpleRateThrottle):
+    """Login endpoints, counted per client address whoever calls."""
+
+    scope = "login"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,0 +1,24 @@
+"""
+ASGI entry point for Daphne: Django over HTTP, Channels over WebSocket.
+
+WebSocket clients authenticate with a JWT in the query string (native apps
+send no Origin header and no cookies), so no origin check applies.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ibw.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 (Django must be set up first)
+
+from ibw.routing import websocket_urlpatterns  # noqa: E402 (imports models)
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

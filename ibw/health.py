@@ -1,0 +1,82 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from integrations.selectors import integration_statuses
+
+
+@extend_schema(responses=inline_serializer("Health", {"status": serializers.CharField()}), tags=["health"])
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def health(request):
+    """The process is alive."""
+    return Response({"status": "ok"})
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_redis() -> str:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return "ok"
+
+
+def _check_channel_layer() -> str:
+    async def roundtrip() -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "ready.check"})
+        await asyncio.wait_for(layer.receive(channel), timeout=2)
+
+    # A fresh loop each time: the layer's connection pool is bound to a loop.
+    asyncio.run(asyncio.wait_for(roundtrip(), timeout=3))
+    return "ok"
+
+
+_CHECKS = {"database": _check_database, "redis": _check_redis, "channel_layer": _check_channel_layer}
+
+
+@extend_schema(
+    responses={
+        200: inline_serializer("Ready", {"status": serializers.CharField(), "checks": serializers.DictField()}),
+        503: inline_serializer("NotReady", {"status": serializers.CharField(), "checks": serializers.DictField()}),
+    },
+    tags=["health"],
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def ready(request):
+    """Each dependency answers; integrations without a key say ``disabled``."""
+    checks: dict[str, str] = {}
+    healthy = True
+    for name, check in _CHECKS.items():
+        try:
+            checks[name] = check()
+        except Exception as exc:  # any failure of the dependency, reported by name
+            healthy = False
+            checks[name] = f"error: {type(exc).__name__}"
+    checks.update(integration_statuses())
+    return Response({"status": "ready" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)

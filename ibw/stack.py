@@ -1,0 +1,123 @@
+"""
+``make run``: the whole stack in the foreground.
+
+Starts the embedded Redis when ``REDIS_URL`` is unset, migrates, loads the
+demo conference, then runs Daphne (HTTP + WebSocket), a Celery worker and
+Celery beat. Ctrl-C or SIGTERM stops every child; if one dies, the rest are
+stopped too and the exit code says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def _manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "true")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    host = env.get("HOST", "127.0.0.1")
+    port = env.get("PORT", "8000")
+
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        from ibw.embedded import EmbeddedRedis, port_is_free
+
+        redis_port = int(env.get("EMBEDDED_REDIS_PORT", "6390"))
+        if not port_is_free(redis_port):
+            print(f"Port {redis_port} is taken: set EMBEDDED_REDIS_PORT or REDIS_URL.", file=sys.stderr)
+            return 1
+        redis_server = EmbeddedRedis(redis_port, workdir=BASE_DIR / ".run" / "redis").start()
+        env["REDIS_URL"] = redis_server.url
+        print(f"Embedded Redis on {redis_server.url}", flush=True)
+
+    children: list[tuple[str, subprocess.Popen]] = []
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+
+    exit_code = 0
+    try:
+        _manage("migrate", "--noinput", env=env)
+        _manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+        _manage("seed_demo", env=env)
+        commands = {
+            "web": [str(BIN / "daphne"), "-b", host, "-p", port, "--proxy-headers", "ibw.asgi:application"],
+            "worker": [
+                str(BIN / "celery"),
+                "-A",
+                "ibw",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                env.get("WORKER_CONCURRENCY", "2"),
+            ],
+            "beat": [
+                str(BIN / "celery"),
+                "-A",
+                "ibw",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(BASE_DIR / ".run" / "celerybeat-schedule"),
+            ],
+        }
+        for name, command in commands.items():
+            # Own process groups: a terminal's Ctrl-C reaches us, and we stop
+            # the children in order rather than all at once.
+            children.append((name, subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)))
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 (a comparison, not a bind)
+        print(
+            f"\nIBW is running:\n  API    http://{shown}:{port}/api/v1/\n  Docs   http://{shown}:{port}/api/docs/\n"
+            f"  Admin  http://{shown}:{port}/admin/\n  Health http://{shown}:{port}/ready\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, child in children:
+                if child.poll() is not None:
+                    print(f"{name} exited with {child.returncode}; stopping the rest.", file=sys.stderr)
+                    exit_code = child.returncode or 1
+                    stopping = True
+            time.sleep(0.3)
+    except subprocess.CalledProcessError as exc:
+        exit_code = exc.returncode or 1
+    finally:
+        for _, child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        if redis_server:
+            redis_server.stop()
+        print("Stopped.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

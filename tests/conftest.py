@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.factories import AdminUserFactory, UserFactory
+from tests.telegram import BOT_TOKEN
+from users.services import issue_tokens
+
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.ADMIN_API_KEY = ADMIN_KEY
+    settings.TELEGRAM_BOT_TOKEN = BOT_TOKEN
+    settings.TELEGRAM_BOT_USERNAME = "ibw_test_bot"
+    settings.TELEGRAM_WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Throttle counters and leaderboards live in Redis; each test starts clean."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def admin_user(db):
+    return AdminUserFactory()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user)['access']}")
+    return client
+
+
+@pytest.fixture
+def user_api(user) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def admin_api(db) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_ADMIN_KEY=ADMIN_KEY)
+    return client

@@ -1,0 +1,119 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from users.models import Block, BotLoginToken, Connection, Role, User
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = _("role")
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [(r.value, r.label) for r in Role if r != Role.ADMIN]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            # roles is a JSON list; matching the quoted value works on SQLite and PostgreSQL.
+            return queryset.filter(roles__icontains=f'"{self.value()}"')
+        return queryset
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["-date_joined"]
+    list_display = ["id", "__str__", "username", "telegram_id", "company", "points", "is_staff", "date_joined"]
+    list_filter = [RoleFilter, "is_staff", "is_active", "notify_telegram", "directory_visible", "enrichment_status"]
+    search_fields = [
+        "username",
+        "first_name",
+        "last_name",
+        "display_name",
+        "email",
+        "company",
+        "job_title",
+        "=telegram_id",
+    ]
+    readonly_fields = ["telegram_id", "points", "date_joined", "last_login", "calendar_token", "enriched_at"]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "telegram_id", "username"]}),
+        (
+            _("Profile"),
+            {
+                "fields": [
+                    "first_name",
+                    "last_name",
+                    "display_name",
+                    "bio",
+                    "company",
+                    "job_title",
+                    "twitter",
+                    "linkedin",
+                    "interests",
+                    "avatar",
+                    "photo_url",
+                ]
+            },
+        ),
+        (
+            _("Roles and settings"),
+            {
+                "fields": [
+                    "roles",
+                    "notify_telegram",
+                    "directory_visible",
+                    "points",
+                    "telegram_chat_id",
+                    "telegram_blocked_at",
+                    "calendar_token",
+                ]
+            },
+        ),
+        (
+            _("Enrichment"),
+            {
+                "fields": [
+                    "enrichment_status",
+                    "enrichment_summary",
+                    "enrichment_tags",
+                    "enrichment_openers",
+                    "enrichment_error",
+                    "enriched_at",
+                ]
+            },
+        ),
+        (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2", "is_staff"]})]
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ["id", "from_user", "to_user", "status", "met_in_person", "created_at"]
+    list_filter = ["status", "met_in_person"]
+    search_fields = [
+        "from_user__username",
+        "from_user__first_name",
+        "from_user__last_name",
+        "to_user__username",
+        "to_user__first_name",
+        "to_user__last_name",
+    ]
+    raw_id_fields = ["from_user", "to_user"]
+    list_select_related = ["from_user", "to_user"]
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["id", "blocker", "blocked", "created_at"]
+    raw_id_fields = ["blocker", "blocked"]
+    list_select_related = ["blocker", "blocked"]
+
+
+@admin.register(BotLoginToken)
+class BotLoginTokenAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "created_at", "expires_at", "confirmed_at", "consumed_at"]
+    readonly_fields = ["token", "user", "created_at", "expires_at", "confirmed_at", "consumed_at"]
+    list_select_related = ["user"]

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ibw.api import IsAuthenticatedUser, LoginThrottle
+from users import services
+from users.api import serializers as s
+from users.selectors import access_user
+
+ERRORS = {401: OpenApiResponse(description="Error body with code")}
+
+
+def _login_response(request, user) -> Response:
+    tokens = services.issue_tokens(user)
+    return Response({**tokens, "user": s.MeSerializer(user, context={"request": request}).data})
+
+
+class TelegramLoginView(APIView):
+    """Log in with the Telegram Login Widget's signed fields."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=s.TelegramWidgetInputSerializer, responses={200: s.LoginSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        data = s.TelegramWidgetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        # Verify every field exactly as sent: Telegram signs all it sends,
+        # including fields this server does not know yet.
+        signed = {k: v for k, v in request.data.items() if not isinstance(v, (dict, list))}
+        user = services.login_with_widget(signed)
+        return _login_response(request, user)
+
+
+class TelegramWebAppLoginView(APIView):
+    """Log in from a Telegram Mini App with its raw ``initData``."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=s.TelegramWebAppInputSerializer, responses={200: s.LoginSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        data = s.TelegramWebAppInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.login_with_webapp(data.validated_data["init_data"])
+        return _login_response(request, user)
+
+
+class BotLoginCreateView(APIView):
+    """Start a login through the bot's deep link."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=None, responses={201: s.BotLoginSerializer}, tags=["auth"])
+    def post(self, request):
+        login = services.create_bot_login()
+        bot = settings.TELEGRAM_BOT_USERNAME or "bot"
+        body = {
+            "token": login.token,
+            "deep_link": f"https://t.me/{bot}?start=login_{login.token}",
+            "expires_at": login.expires_at,
+        }
+        return Response(s.BotLoginSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class BotLoginPollView(APIView):
+    """Poll a bot login: pending, then once confirmed with tokens; 410 afterwards."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: s.BotLoginStatusSerializer, 410: OpenApiResponse(description="Used or expired")}, tags=["auth"]
+    )
+    def get(self, request, token: str):
+        state, user = services.collect_bot_login(token)
+        if user is None:
+            return Response({"status": state})
+        tokens = services.issue_tokens(user)
+        return Response({"status": state, **tokens, "user": s.MeSerializer(user, context={"request": request}).data})
+
+
+class TokenRefreshView(APIView):
+    """Rotate a refresh token; the old one stops working."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=s.RefreshInputSerializer, responses={200: s.TokenPairSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        data = s.RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.rotate_refresh_token(data.validated_data["refresh"]))
+
+
+class LogoutView(APIView):
+    """Revoke a refresh token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=s.RefreshInputSerializer, responses={204: None, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        data = s.RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.logout(data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(responses=s.MeSerializer, tags=["users"])
+    def get(self, request):
+        return Response(s.MeSerializer(request.user, context={"request": request}).data)
+
+    @extend_schema(request=s.MeUpdateInputSerializer, responses=s.MeSerializer, tags=["users"])
+    def patch(self, request):
+        data = s.MeUpdateInputSerializer(request.user, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.update_profile(request.user, **data.validated_data)
+        return Response(s.MeSerializer(user, context={"request": request}).data)
+
+
+class AvatarView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.AvatarInputSerializer},
+        responses={
+            200: s.AvatarSerializer,
+            413: OpenApiResponse(description="Too large"),
+            415: OpenApiResponse(description="Not an image"),
+        },
+        tags=["users"],
+    )
+    def put(self, request):
+        data = s.AvatarInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.set_avatar(request.user, upload=data.validated_data["file"])
+        return Response({"avatar_url": s.avatar_url(user, request)})
+
+
+class UserDetailView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(responses=s.PublicProfileSerializer, tags=["users"])
+    def get(self, request, user_id: int):
+        return Response(s.PublicProfileSerializer(access_user(user_id), context={"request": request}).data)

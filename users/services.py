@@ -1,0 +1,204 @@
+"""Writes for users: login, tokens, profile, avatar."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from ibw.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from users.errors import InvalidRefreshToken, LoginTokenExpired, LoginTokenUsed, TelegramLoginDisabled
+from users.models import BotLoginToken, User
+from users.telegram_auth import TelegramIdentity, verify_webapp_init_data, verify_widget
+
+AVATAR_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# Larger images are refused before decoding: a small PNG can inflate to gigabytes.
+AVATAR_MAX_PIXELS = 40_000_000
+
+
+def _bot_token() -> str:
+    if not settings.TELEGRAM_BOT_TOKEN:
+        raise TelegramLoginDisabled()
+    return settings.TELEGRAM_BOT_TOKEN
+
+
+def upsert_telegram_user(identity: TelegramIdentity, *, chat_id: int | None = None) -> User:
+    """
+    Return the user with ``identity.id``, creating them on first sight.
+
+    Telegram is the source of the handle and photo, refreshed on every login;
+    names are taken only at creation, since people edit them in their profile.
+    Safe under concurrent first logins (the unique ``telegram_id`` decides).
+    """
+    defaults = {"username": identity.username, "photo_url": identity.photo_url}
+    if chat_id is not None:
+        defaults["telegram_chat_id"] = chat_id
+    create_defaults = {**defaults, "first_name": identity.first_name, "last_name": identity.last_name}
+    try:
+        user, _ = User.objects.update_or_create(
+            telegram_id=identity.id, defaults=defaults, create_defaults=create_defaults
+        )
+    except IntegrityError:
+        # Another request created the same user between our SELECT and INSERT.
+        User.objects.filter(telegram_id=identity.id).update(**defaults)
+        user = User.objects.get(telegram_id=identity.id)
+    return user
+
+
+def issue_tokens(user: User) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def login_with_widget(fields: dict) -> User:
+    """Verify a Login Widget payload (401 on a bad or stale signature) and return its user."""
+    identity = verify_widget(fields, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
+    return upsert_telegram_user(identity)
+
+
+def login_with_webapp(init_data: str) -> User:
+    """Verify a Mini App's ``initData`` (401 on a bad or stale signature) and return its user."""
+    identity = verify_webapp_init_data(init_data, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
+    return upsert_telegram_user(identity)
+
+
+def rotate_refresh_token(raw: str) -> dict[str, str]:
+    """
+    Exchange a refresh token for a new pair and blacklist the old one.
+
+    Exactly one of several concurrent refreshes with the same token wins: the
+    blacklist row is unique per token, and the loser gets ``INVALID_TOKEN``.
+    """
+    try:
+        old = RefreshToken(raw)
+        user_id = old[settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")]
+    except (TokenError, KeyError):
+        raise InvalidRefreshToken() from None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise InvalidRefreshToken()
+    try:
+        with transaction.atomic():
+            outstanding = OutstandingToken.objects.select_for_update().get(jti=old["jti"])
+            BlacklistedToken.objects.create(token=outstanding)
+    except (OutstandingToken.DoesNotExist, IntegrityError):
+        raise InvalidRefreshToken() from None
+    return issue_tokens(user)
+
+
+def logout(raw: str) -> None:
+    """Blacklist a refresh token; it can no longer be refreshed."""
+    try:
+        token = RefreshToken(raw)
+    except TokenError:
+        raise InvalidRefreshToken() from None
+    # A concurrent logout of the same token got there first: the outcome is the same.
+    with contextlib.suppress(IntegrityError):
+        token.blacklist()
+
+
+def create_bot_login() -> BotLoginToken:
+    """Start a bot login; the token fits Telegram's 64-character ``start`` parameter."""
+    return BotLoginToken.objects.create(
+        token=secrets.token_urlsafe(32),
+        expires_at=timezone.now() + timedelta(seconds=settings.BOT_LOGIN_TOKEN_TTL),
+    )
+
+
+def confirm_bot_login(token: str, *, identity: TelegramIdentity, chat_id: int | None = None) -> User:
+    """
+    Attach the Telegram user who sent ``/start login_<token>`` to that login.
+
+    Raises ``LoginTokenExpired`` past ``expires_at`` and ``LoginTokenUsed``
+    when another person already confirmed it; the same person confirming
+    twice is harmless. Links the chat, so the bot can reach the user.
+    """
+    with transaction.atomic():
+        login = BotLoginToken.objects.select_for_update().filter(token=token).first()
+        if login is None:
+            raise NotFound("This login link is unknown.")
+        if login.expires_at <= timezone.now():
+            raise LoginTokenExpired()
+        user = upsert_telegram_user(identity, chat_id=chat_id)
+        if login.user_id is not None and login.user_id != user.pk:
+            raise LoginTokenUsed()
+        if login.user_id is None:
+            login.user = user
+            login.confirmed_at = timezone.now()
+            login.save(update_fields=["user", "confirmed_at"])
+    return user
+
+
+def collect_bot_login(token: str) -> tuple[str, User | None]:
+    """
+    Return ``("pending", None)`` or, exactly once, ``("confirmed", user)``.
+
+    The first poll after confirmation consumes the token (a conditional
+    UPDATE, so two racing polls cannot both get tokens); later polls raise
+    ``LoginTokenUsed``, and polls past ``expires_at`` ``LoginTokenExpired``.
+    """
+    login = BotLoginToken.objects.filter(token=token).first()
+    if login is None:
+        raise NotFound("This login link is unknown.")
+    now = timezone.now()
+    if login.consumed_at is not None:
+        raise LoginTokenUsed()
+    if login.expires_at <= now:
+        raise LoginTokenExpired()
+    if login.user_id is None:
+        return "pending", None
+    claimed = BotLoginToken.objects.filter(pk=login.pk, consumed_at__isnull=True).update(consumed_at=now)
+    if not claimed:
+        raise LoginTokenUsed()
+    return "confirmed", login.user
+
+
+def update_profile(user: User, **fields) -> User:
+    """Write the profile fields given; returns the user."""
+    for name, value in fields.items():
+        setattr(user, name, value)
+    if fields:
+        user.save(update_fields=list(fields))
+    return user
+
+
+def set_avatar(user: User, *, upload: UploadedFile) -> User:
+    """
+    Store ``upload`` as the user's avatar after checking its content.
+
+    Refuses anything over 5 MB (413), anything that is not a JPEG, PNG or
+    WebP by its bytes whatever its name says (415), and images with more
+    than ``AVATAR_MAX_PIXELS`` pixels (413, decompression bombs). The old
+    file is deleted after the new one is saved.
+    """
+    if upload.size is not None and upload.size > settings.AVATAR_MAX_BYTES:
+        raise PayloadTooLarge("Avatars may be at most 5 MB.")
+    try:
+        upload.seek(0)
+        with Image.open(upload) as image:
+            image_format = image.format
+            width, height = image.size
+            if image_format not in AVATAR_FORMATS:
+                raise UnsupportedMediaType("Avatars must be JPEG, PNG or WebP images.")
+            if width * height > AVATAR_MAX_PIXELS:
+                raise PayloadTooLarge("The image has too many pixels.")
+            image.verify()
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, OSError, ValueError):
+        raise UnsupportedMediaType("Avatars must be JPEG, PNG or WebP images.") from None
+    upload.seek(0)
+    old_name = user.avatar.name if user.avatar else ""
+    user.avatar.save(f"{user.pk}-{uuid.uuid4().hex[:12]}.{AVATAR_FORMATS[image_format]}", upload, save=False)
+    user.save(update_fields=["avatar"])
+    if old_name:
+        user.avatar.storage.delete(old_name)
+    return user
