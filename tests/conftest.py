@@ -5,6 +5,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import AdminUserFactory, UserFactory
+from tests.fakes.telegram import FakeTelegram
 from tests.telegram import BOT_TOKEN
 from users.services import issue_tokens
 
@@ -57,3 +58,17 @@ def admin_api(db) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_ADMIN_KEY=ADMIN_KEY)
     return client
+
+
+@pytest.fixture(scope="session")
+def _fake_telegram_server():
+    with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_telegram(_fake_telegram_server, settings):
+    """The fake Bot API server, reset for this test, with the client pointed at it."""
+    _fake_telegram_server.reset()
+    settings.TELEGRAM_API_BASE_URL = _fake_telegram_server.base_url
+    return _fake_telegram_server

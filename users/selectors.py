@@ -12,3 +12,12 @@ def access_user(user_id: int) -> User:
     if user is None:
         raise NotFound("No such user.")
     return user
+
+
+def accepted_connection_count(user: User) -> int:
+    """Return how many people ``user`` is connected with (accepted, either direction)."""
+    from django.db.models import Q
+
+    from users.models import Connection, ConnectionStatus
+
+    return Connection.objects.filter(Q(from_user=user) | Q(to_user=user), status=ConnectionStatus.ACCEPTED).count()

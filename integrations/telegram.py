@@ -1,0 +1,191 @@
+"""
+The one Telegram Bot API client of the project (python-telegram-bot).
+
+Every request goes to ``TELEGRAM_API_BASE_URL`` + token + ``/<method>``, so
+tests and benchmarks point it at the fake server in ``tests/fakes``.
+
+A ``telegram.Bot`` belongs to one event loop: open a session per task run or
+per call with ``bot_session()`` and never share it across ``asyncio.run``
+calls. PTB's errors are translated into the exceptions below, which say what
+the caller should do: retry later (``TelegramUnavailable``), wait
+(``TelegramRetryAfter``), stop trying this chat (``TelegramForbidden``), or
+give up on this request (``TelegramBadRequest``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import structlog
+from django.conf import settings
+from telegram import Bot
+from telegram import error as tg_error
+from telegram.request import HTTPXRequest
+
+logger = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# Telegram refuses messages longer than this many characters (after entities are parsed).
+MESSAGE_LIMIT = 4096
+
+
+class TelegramError(Exception):
+    """Base of every Telegram failure."""
+
+
+class TelegramDisabled(TelegramError):
+    """No ``TELEGRAM_BOT_TOKEN``: the integration is off."""
+
+
+class TelegramUnavailable(TelegramError):
+    """Network failure, timeout or a 5xx: transient, retry with backoff."""
+
+
+class TelegramRetryAfter(TelegramError):
+    """A 429: wait ``retry_after`` seconds before the next request."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = float(retry_after)
+        super().__init__(f"Flood control: retry after {self.retry_after:g} s")
+
+
+class TelegramForbidden(TelegramError):
+    """A 403: the user blocked the bot, or the bot was removed from the chat."""
+
+
+class TelegramBadRequest(TelegramError):
+    """A 400 (chat not found, message too long, …): retrying will not help."""
+
+
+def is_enabled() -> bool:
+    return bool(settings.TELEGRAM_BOT_TOKEN)
+
+
+def _translate(exc: tg_error.TelegramError) -> TelegramError:
+    if isinstance(exc, tg_error.RetryAfter):
+        wait = exc.retry_after
+        return TelegramRetryAfter(wait.total_seconds() if isinstance(wait, timedelta) else wait)
+    if isinstance(exc, tg_error.Forbidden):
+        return TelegramForbidden(exc.message)
+    if isinstance(exc, tg_error.BadRequest):
+        return TelegramBadRequest(exc.message)
+    if isinstance(exc, tg_error.InvalidToken):
+        return TelegramDisabled(f"Telegram rejected the bot token: {exc.message}")
+    return TelegramUnavailable(getattr(exc, "message", str(exc)))
+
+
+class TelegramClient:
+    """The Bot API calls the project makes, on one open ``Bot``."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def _call(self, operation: Awaitable[T]) -> T:
+        try:
+            return await operation
+        except tg_error.TelegramError as exc:
+            raise _translate(exc) from exc
+
+    async def send_message(
+        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML", disable_web_page_preview: bool = True
+    ) -> int:
+        """Send ``text`` (already HTML-escaped where it holds user input); return the message id."""
+        message = await self._call(
+            self.bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=parse_mode,
+                link_preview_options=None if not disable_web_page_preview else _NO_PREVIEW,
+            )
+        )
+        return message.message_id
+
+    async def get_chat_member_status(self, chat_id: int | str, user_id: int) -> str:
+        """Return ``creator``, ``administrator``, ``member``, ``restricted``, ``left`` or ``kicked``."""
+        member = await self._call(self.bot.get_chat_member(chat_id=chat_id, user_id=user_id))
+        return member.status
+
+    async def set_webhook(self, url: str, *, secret_token: str) -> bool:
+        return await self._call(
+            self.bot.set_webhook(
+                url=url, secret_token=secret_token or None, allowed_updates=["message", "callback_query"]
+            )
+        )
+
+    async def delete_webhook(self) -> bool:
+        return await self._call(self.bot.delete_webhook())
+
+    async def get_updates(self, *, offset: int | None, timeout: int = 30) -> list[dict[str, Any]]:
+        updates = await self._call(
+            self.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=["message", "callback_query"])
+        )
+        return [update.to_dict() for update in updates]
+
+
+def _no_preview():
+    from telegram import LinkPreviewOptions
+
+    return LinkPreviewOptions(is_disabled=True)
+
+
+_NO_PREVIEW = _no_preview()
+
+
+@contextlib.asynccontextmanager
+async def bot_session() -> AsyncIterator[TelegramClient]:
+    """Open a ``Bot`` on the current loop (one ``getMe``), yield a client, close it."""
+    if not is_enabled():
+        raise TelegramDisabled("TELEGRAM_BOT_TOKEN is not set.")
+    bot = Bot(
+        settings.TELEGRAM_BOT_TOKEN,
+        base_url=settings.TELEGRAM_API_BASE_URL,
+        request=HTTPXRequest(connection_pool_size=8, connect_timeout=5, read_timeout=15, write_timeout=15),
+        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=60),
+    )
+    try:
+        await bot.initialize()
+    except tg_error.TelegramError as exc:
+        raise _translate(exc) from exc
+    try:
+        yield TelegramClient(bot)
+    finally:
+        with contextlib.suppress(Exception):
+            await bot.shutdown()
+
+
+def run(operation: Callable[[TelegramClient], Awaitable[T]]) -> T:
+    """Run ``operation(client)`` in a fresh event loop: the sync entry point for services and tasks."""
+
+    async def main() -> T:
+        async with bot_session() as client:
+            return await operation(client)
+
+    return asyncio.run(main())
+
+
+def send_message(chat_id: int, text: str, *, parse_mode: str | None = "HTML") -> int:
+    """Send one message from sync code; raises the exceptions above."""
+    return run(lambda client: client.send_message(chat_id, text, parse_mode=parse_mode))
+
+
+def get_chat_member_status(chat_id: int | str, user_id: int) -> str:
+    return run(lambda client: client.get_chat_member_status(chat_id, user_id))
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split ``text`` into chunks under ``limit``, at paragraph, line or word breaks where possible."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = max(rest.rfind("\n\n", 0, limit), rest.rfind("\n", 0, limit), rest.rfind(" ", 0, limit))
+        if cut <= 0:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks
