@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import pagination, permissions, throttling
 from rest_framework.exceptions import AuthenticationFailed
@@ -64,6 +65,10 @@ class AdminKeyAuthentication:
 
     def authenticate_header(self, request: Request) -> str:
         return "X-Admin-Key"
+
+
+class JWTScheme(SimpleJWTScheme):
+    target_class = "ibw.api.JWTAuthentication"
 
 
 class AdminKeyScheme(OpenApiAuthenticationExtension):

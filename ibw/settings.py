@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ibw.middleware.RequestIDMiddleware",
-    "ibw.middleware.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,6 +181,15 @@ APIFY_TOKEN = env.str("APIFY_TOKEN", default="")
 APIFY_BASE_URL = env.str("APIFY_BASE_URL", default="https://api.apify.com")
 LINKEDIN_API_KEY = env.str("LINKEDIN_API_KEY", default="")
 LINKEDIN_BASE_URL = env.str("LINKEDIN_BASE_URL", default="")
+# Social enrichment (integrations): the X/Twitter scraper actor on Apify, the
+# HTTP client's patience, and the limits that keep AI spending bounded.
+APIFY_TWITTER_ACTOR = env.str("APIFY_TWITTER_ACTOR", default="apidojo~tweet-scraper")
+INTEGRATIONS_HTTP_TIMEOUT = env.float("INTEGRATIONS_HTTP_TIMEOUT", default=30)
+INTEGRATIONS_HTTP_RETRIES = env.int("INTEGRATIONS_HTTP_RETRIES", default=3)
+INTEGRATIONS_RETRY_BACKOFF = env.float("INTEGRATIONS_RETRY_BACKOFF", default=1.0)
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60)
+ENRICHMENT_COOLDOWN_SECONDS = env.int("ENRICHMENT_COOLDOWN_SECONDS", default=3600)
+ENRICHMENT_DAILY_AI_BUDGET = env.int("ENRICHMENT_DAILY_AI_BUDGET", default=500)
 
 # --- REST framework ---------------------------------------------------------
 

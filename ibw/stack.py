@@ -31,6 +31,10 @@ def main() -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # Plain HTTP on loopback: nothing to redirect to. Behind a TLS proxy, bind
+        # elsewhere (HOST=0.0.0.0) and the production default (redirect) applies.
+        env.setdefault("SECURE_SSL_REDIRECT", "false")
 
     redis_server = None
     if not env.get("REDIS_URL"):

@@ -214,13 +214,14 @@ def test_schema_and_docs_are_served(api):
     assert docs.status_code == 200
 
 
-def test_plain_http_from_a_proxy_is_redirected_in_production(api, settings):
+def test_plain_http_is_redirected_in_production_unless_behind_tls_proxy(api, settings):
     settings.SECURE_SSL_REDIRECT = True
 
-    local = api.get("/api/v1/users/me/")
-    proxied = api.get("/api/v1/users/me/", HTTP_X_FORWARDED_PROTO="http")
+    plain = api.get("/api/v1/users/me/")
     proxied_tls = api.get("/api/v1/users/me/", HTTP_X_FORWARDED_PROTO="https")
+    probe = api.get("/health")
 
-    assert local.status_code == 401
-    assert proxied.status_code == 301
+    assert plain.status_code == 301
+    assert plain["Location"].startswith("https://")
     assert proxied_tls.status_code == 401
+    assert probe.status_code == 200

@@ -1,0 +1,18 @@
+# One image for web, worker and beat; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+# collectstatic needs a key but no database; the real key comes from the environment at run time.
+RUN SECRET_KEY=build-only-collectstatic-key DEBUG=false python manage.py collectstatic --noinput
+
+RUN useradd --system --uid 1000 ibw && mkdir -p /app/media && chown ibw /app/media
+USER ibw
+
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "ibw.asgi:application"]
