@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from ibw.errors import NotFound
-from users.models import Block, User
+from users.models import Block, Connection, ConnectionStatus, User
 
 
 def access_user(user_id: int) -> User:
@@ -18,8 +18,6 @@ def access_user(user_id: int) -> User:
 
 def accepted_connection_count(user: User) -> int:
     """Return how many people ``user`` is connected with (accepted, either direction)."""
-    from users.models import Connection, ConnectionStatus
-
     return Connection.objects.filter(Q(from_user=user) | Q(to_user=user), status=ConnectionStatus.ACCEPTED).count()
 
 
@@ -35,4 +33,39 @@ def blocked_user_ids(user: User) -> set[int]:
         "blocker_id", "blocked_id"
     ):
         ids.add(blocked_id if blocker_id == user.pk else blocker_id)
+    return ids
+
+
+def connections_for(user: User, *, status: str | None = None, direction: str | None = None):
+    """
+    Return ``user``'s connections and requests, newest first, with both
+    people loaded (constant query count for lists). Declined requests are
+    hidden from both sides. ``status``: ``pending`` or ``accepted``;
+    ``direction``: ``incoming`` (others asked ``user``) or ``outgoing``.
+    """
+    if direction == "incoming":
+        qs = Connection.objects.filter(to_user=user)
+    elif direction == "outgoing":
+        qs = Connection.objects.filter(from_user=user)
+    else:
+        qs = Connection.objects.filter(Q(from_user=user) | Q(to_user=user))
+    qs = qs.filter(status=status) if status else qs.exclude(status=ConnectionStatus.DECLINED)
+    return qs.select_related("from_user", "to_user").order_by("-created_at", "-id")
+
+
+def access_connection(user: User, connection_id: int):
+    """Return a connection ``user`` is part of (not one declined), or raise ``NotFound``."""
+    connection = connections_for(user).filter(pk=connection_id).first()
+    if connection is None:
+        raise NotFound("No such connection.")
+    return connection
+
+
+def connected_user_ids(user: User) -> set[int]:
+    """Return the ids of everyone with a connection row with ``user``, whatever its status (one query)."""
+    ids: set[int] = set()
+    for from_id, to_id in Connection.objects.filter(Q(from_user=user) | Q(to_user=user)).values_list(
+        "from_user_id", "to_user_id"
+    ):
+        ids.add(to_id if from_id == user.pk else from_id)
     return ids

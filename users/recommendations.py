@@ -1,0 +1,299 @@
+"""
+Who to meet at a conference: a transparent score over what two people share.
+
+Points, each with the sentence shown to the person:
+
+- an interest both listed (``User.interests``): 3 each;
+- a topic shared through the enrichment tags from public profiles
+  (``User.enrichment_tags``, against either side's interests or tags): 2 each;
+- complementary roles read off job titles (``COMPLEMENTARY_ROLES``): 3 to 5;
+- a session both bookmarked at this conference: 2 each, at most 6 counted;
+- a side event both are going to (this conference's, or week-wide ones
+  without a conference): 3 each, at most 3 counted.
+
+Matching is case- and whitespace-insensitive. Candidates are the people
+attending the conference with ``directory_visible``, except the caller,
+anyone with a connection row with them (pending, accepted or declined) and
+anyone blocked either way; people with no points in common are left out.
+
+The computation is a fixed number of indexed queries (never one per
+candidate) and a pass in Python; the best ``CACHE_TOP`` results are cached
+per user and conference for ``CACHE_TTL`` seconds. Exclusions (connections,
+blocks, ``directory_visible``) are applied again on every read, so a cached
+list never shows someone just blocked or connected. The cache fails open:
+with Redis down, every call computes.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+import structlog
+from django.core.cache import cache
+from django.db.models import Q
+
+from users.models import User
+from users.selectors import blocked_user_ids, connected_user_ids
+
+logger = structlog.get_logger(__name__)
+
+CACHE_TTL = 300
+CACHE_TOP = 100
+MAX_LIMIT = 50
+
+WEIGHT_INTEREST = 3
+WEIGHT_TOPIC = 2
+WEIGHT_SESSION = 2
+MAX_SESSIONS_COUNTED = 6
+WEIGHT_EVENT = 3
+MAX_EVENTS_COUNTED = 3
+MAX_NAMED = 5
+
+# Role → keywords looked for as whole words in a job title (lowercased).
+ROLE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "founder": ("founder", "co-founder", "cofounder", "ceo", "founding"),
+    "investor": ("investor", "vc", "venture", "angel", "general partner", "managing partner", "fund", "investments"),
+    "hiring": ("recruiter", "recruiting", "talent", "hiring", "head of people"),
+    "job_seeker": ("job seeker", "looking for", "open to work", "seeking", "between roles", "student"),
+    "engineer": ("engineer", "developer", "programmer", "dev"),
+}
+# How people read each role in "you're …, they're …".
+ROLE_PHRASES = {
+    "founder": "a founder",
+    "investor": "an investor",
+    "hiring": "hiring",
+    "job_seeker": "looking for a job",
+    "engineer": "an engineer",
+}
+# Unordered pairs of roles that have reasons to meet, with their points.
+COMPLEMENTARY_ROLES: dict[frozenset[str], int] = {
+    frozenset({"founder", "investor"}): 5,
+    frozenset({"hiring", "job_seeker"}): 5,
+    frozenset({"founder", "engineer"}): 3,
+}
+_ROLE_PATTERNS = {
+    role: re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keywords) + r")\b")
+    for role, keywords in ROLE_KEYWORDS.items()
+}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    user: User
+    score: int
+    reasons: list[str]
+
+
+def _norm(term: str) -> str:
+    return " ".join(term.split()).casefold()
+
+
+def _terms(values) -> dict[str, str]:
+    """Normalized term → the spelling first seen, for a JSON list that may hold anything."""
+    out: dict[str, str] = {}
+    if isinstance(values, list):
+        for value in values:
+            if isinstance(value, str) and value.strip():
+                out.setdefault(_norm(value), " ".join(value.split()))
+    return out
+
+
+def _term_keys(values) -> set[str]:
+    if not isinstance(values, list):
+        return set()
+    return {_norm(v) for v in values if isinstance(v, str) and v.strip()}
+
+
+@lru_cache(maxsize=4096)
+def roles_in_title(title: str) -> frozenset[str]:
+    """Return the roles a job title says (``"Co-founder & CEO"`` → founder)."""
+    text = title.casefold()
+    return frozenset(role for role, pattern in _ROLE_PATTERNS.items() if pattern.search(text))
+
+
+def _names(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_NAMED])
+    return shown if len(items) <= MAX_NAMED else f"{shown} and {len(items) - MAX_NAMED} more"
+
+
+def _session_reason(sessions: list[tuple[str, str | None]]) -> str:
+    count = len(sessions)
+    tracks = Counter(track for _, track in sessions if track)
+    if count == 1:
+        title, track = sessions[0]
+        return f"You both bookmarked “{title}”" + (f" in the {track} track" if track else "")
+    if tracks:
+        track, in_track = tracks.most_common(1)[0]
+        if in_track == count:
+            return f"You both bookmarked {count} sessions in the {track} track"
+        if in_track >= 2:
+            return f"You both bookmarked {count} sessions, {in_track} in the {track} track"
+    return f"You both bookmarked {count} sessions"
+
+
+def _event_reason(titles: list[str]) -> str:
+    if len(titles) == 1:
+        return f"You are both going to “{titles[0]}”"
+    quoted = [f"“{t}”" for t in sorted(titles)]
+    return f"You are both going to {len(titles)} side events: {_names(quoted)}"
+
+
+def _cache_key(user_id: int, conference_id: int) -> str:
+    return f"recs:v1:{user_id}:{conference_id}"
+
+
+def _cache_get(key: str):
+    try:
+        return cache.get(key)
+    except Exception as exc:  # the cache is an optimisation: fail open on any backend error
+        logger.warning("recommendations_cache_unavailable", error=str(exc))
+        return None
+
+
+def _cache_set(key: str, value) -> None:
+    try:
+        cache.set(key, value, CACHE_TTL)
+    except Exception as exc:  # as above
+        logger.warning("recommendations_cache_unavailable", error=str(exc))
+
+
+def clear_cached_recommendations(user: User, conference) -> None:
+    try:
+        cache.delete(_cache_key(user.pk, conference.pk))
+    except Exception as exc:  # as above
+        logger.warning("recommendations_cache_unavailable", error=str(exc))
+
+
+def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]:
+    """
+    Return ``[(user_id, score, reasons)]`` for the best ``CACHE_TOP``
+    candidates at ``conference``, best first (ties by id), uncached.
+
+    Five queries whatever the number of attendees, plus two for exclusions.
+    """
+    from conferences.models import Attendance, Bookmark
+    from events.models import RSVP, RSVPStatus
+
+    excluded = blocked_user_ids(user) | connected_user_ids(user) | {user.pk}
+
+    my_interests = _terms(user.interests)
+    my_topics = {**_terms(user.enrichment_tags), **my_interests}
+    my_roles = roles_in_title(user.job_title or "")
+
+    my_sessions = {
+        session_id: (title, track)
+        for session_id, title, track in Bookmark.objects.filter(user=user, session__conference=conference).values_list(
+            "session_id", "session__title", "session__track__name"
+        )
+    }
+    shared_sessions: dict[int, list[int]] = defaultdict(list)
+    if my_sessions:
+        for other_id, session_id in (
+            Bookmark.objects.filter(session_id__in=list(my_sessions))
+            .exclude(user_id=user.pk)
+            .values_list("user_id", "session_id")
+        ):
+            shared_sessions[other_id].append(session_id)
+
+    my_events = dict(
+        RSVP.objects.filter(user=user, status=RSVPStatus.GOING)
+        .filter(Q(event__conference=conference) | Q(event__conference__isnull=True))
+        .values_list("event_id", "event__title")
+    )
+    shared_events: dict[int, list[int]] = defaultdict(list)
+    if my_events:
+        for other_id, event_id in (
+            RSVP.objects.filter(event_id__in=list(my_events), status=RSVPStatus.GOING)
+            .exclude(user_id=user.pk)
+            .values_list("user_id", "event_id")
+        ):
+            shared_events[other_id].append(event_id)
+
+    candidates = Attendance.objects.filter(
+        conference=conference, user__directory_visible=True, user__is_active=True
+    ).values_list("user_id", "user__interests", "user__enrichment_tags", "user__job_title")
+
+    scored: list[tuple[int, int, list[str]]] = []
+    for other_id, interests, tags, job_title in candidates:
+        if other_id in excluded:
+            continue
+        score = 0
+        reasons: list[str] = []
+
+        their_interests = _term_keys(interests)
+        shared = [name for key, name in my_interests.items() if key in their_interests]
+        if shared:
+            score += WEIGHT_INTEREST * len(shared)
+            reasons.append(f"Shared interests: {_names(shared)}")
+        if tags or user.enrichment_tags:
+            their_topics = their_interests | _term_keys(tags)
+            topics = [
+                name
+                for key, name in my_topics.items()
+                if key in their_topics and not (key in my_interests and key in their_interests)
+            ]
+            if topics:
+                score += WEIGHT_TOPIC * len(topics)
+                reasons.append(f"Related topics on your profiles: {_names(topics)}")
+
+        if my_roles and job_title:
+            their_roles = roles_in_title(job_title)
+            best = None
+            for mine in sorted(my_roles):
+                for theirs in sorted(their_roles):
+                    points = COMPLEMENTARY_ROLES.get(frozenset({mine, theirs}), 0) if mine != theirs else 0
+                    if points and (best is None or points > best[0]):
+                        best = (points, mine, theirs)
+            if best:
+                score += best[0]
+                reasons.append(f"Complementary roles: you're {ROLE_PHRASES[best[1]]}, they're {ROLE_PHRASES[best[2]]}")
+
+        session_ids = shared_sessions.get(other_id)
+        if session_ids:
+            score += WEIGHT_SESSION * min(len(session_ids), MAX_SESSIONS_COUNTED)
+            reasons.append(_session_reason([my_sessions[s] for s in sorted(session_ids)]))
+
+        event_ids = shared_events.get(other_id)
+        if event_ids:
+            score += WEIGHT_EVENT * min(len(event_ids), MAX_EVENTS_COUNTED)
+            reasons.append(_event_reason([my_events[e] for e in event_ids]))
+
+        if score:
+            scored.append((other_id, score, reasons))
+
+    return heapq.nsmallest(CACHE_TOP, scored, key=lambda item: (-item[1], item[0]))
+
+
+def recommendations_for(user: User, *, conference, limit: int = 10) -> list[Recommendation]:
+    """
+    Return up to ``limit`` (at most ``MAX_LIMIT``) people ``user`` should meet
+    at ``conference``, best first, each with its score and reasons.
+
+    Served from the cache when warm (4 queries: exclusions and profiles),
+    computed otherwise (about 9 queries), whatever the number of attendees.
+    """
+    limit = max(1, min(limit, MAX_LIMIT))
+    key = _cache_key(user.pk, conference.pk)
+    ranked = _cache_get(key)
+    if ranked is None:
+        ranked = score_candidates(user, conference)
+        _cache_set(key, ranked)
+        excluded: set[int] = set()
+    else:
+        excluded = blocked_user_ids(user) | connected_user_ids(user)
+
+    wanted = [item for item in ranked if item[0] not in excluded]
+    # All cached ids at once (at most CACHE_TOP): someone may have left the directory since.
+    profiles = User.objects.filter(
+        pk__in=[item[0] for item in wanted], is_active=True, directory_visible=True
+    ).in_bulk()
+    results = [
+        Recommendation(user=profiles[other_id], score=score, reasons=list(reasons))
+        for other_id, score, reasons in wanted
+        if other_id in profiles
+    ]
+    return results[:limit]
