@@ -143,7 +143,26 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs; each app's entry says its schedule in words.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Every minute: remind people of their bookmarked sessions starting
+    # within SESSION_REMINDER_MINUTES (each user once per session).
+    "conferences-session-reminders": {
+        "task": "conferences.send_session_reminders",
+        "schedule": 60.0,
+    },
+}
+# Notifications: every 5 seconds, start broadcasts whose send_at has come,
+# restart stalled broadcast batches (a worker died) and due Telegram retries,
+# and settle deliveries left in "sending" past their lease.
+CELERY_BEAT_SCHEDULE["notifications-dispatch-due"] = {
+    "task": "notifications.dispatch_due",
+    "schedule": timedelta(seconds=5),
+}
+# A delivery still "sending" this many seconds after its request started was
+# cut off by a crash; it is reported, not resent (see notifications.services).
+BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)
+# Parallel batch tasks per broadcast; the Redis rate limiter is shared by all.
+BROADCAST_LANES = env.int("BROADCAST_LANES", default=4)
 
 # --- Auth -----------------------------------------------------------------
 
@@ -230,6 +249,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ibw.schema.add_error_responses",
+    ],
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "APPEND_COMPONENTS": {

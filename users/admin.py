@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from integrations.admin import re_enrich
 from users.models import Block, BotLoginToken, Connection, Role, User
 
 
@@ -23,7 +24,18 @@ class RoleFilter(admin.SimpleListFilter):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["-date_joined"]
-    list_display = ["id", "__str__", "username", "telegram_id", "company", "points", "is_staff", "date_joined"]
+    list_display = [
+        "id",
+        "__str__",
+        "username",
+        "telegram_id",
+        "company",
+        "points",
+        "enrichment_status",
+        "is_staff",
+        "date_joined",
+    ]
+    actions = [re_enrich]
     list_filter = [RoleFilter, "is_staff", "is_active", "notify_telegram", "directory_visible", "enrichment_status"]
     search_fields = [
         "username",

@@ -129,7 +129,13 @@ class MeView(APIView):
     def patch(self, request):
         data = s.MeUpdateInputSerializer(request.user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        links_before = (request.user.twitter, request.user.linkedin)
         user = services.update_profile(request.user, **data.validated_data)
+        if (user.twitter, user.linkedin) != links_before:
+            from integrations.models import EnrichmentTrigger
+            from integrations.services import request_enrichment
+
+            request_enrichment(user, trigger=EnrichmentTrigger.PROFILE, defer=True)
         return Response(s.MeSerializer(user, context={"request": request}).data)
 
 

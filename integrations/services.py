@@ -1,0 +1,286 @@
+"""
+Writes of the integrations app: accepting Telegram updates, what the bot's
+commands change, and social enrichment runs.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations import enrichment
+from integrations.errors import EnrichmentCooldown, EnrichmentFailed, WebhookForbidden
+from integrations.models import AIUsage, EnrichmentRun, EnrichmentRunStatus, EnrichmentTrigger, ProcessedUpdate
+from users.models import EnrichmentStatus, User
+from users.services import confirm_bot_login, upsert_telegram_user
+from users.telegram_auth import TelegramIdentity
+
+logger = structlog.get_logger(__name__)
+
+# A run still pending or running after this long is taken for dead (its worker was lost).
+STALE_RUN = timedelta(minutes=30)
+
+
+# --- Telegram updates -----------------------------------------------------------------
+
+
+def check_webhook_secret(supplied: str | None) -> None:
+    """Raise ``WebhookForbidden`` unless ``supplied`` equals ``TELEGRAM_WEBHOOK_SECRET`` (constant time)."""
+    expected = settings.TELEGRAM_WEBHOOK_SECRET
+    if not expected:
+        logger.warning("integration_disabled", integration="telegram_webhook", reason="TELEGRAM_WEBHOOK_SECRET unset")
+        raise WebhookForbidden("The webhook is disabled: no secret is configured.")
+    if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+        raise WebhookForbidden()
+
+
+def accept_update(payload: dict[str, Any], *, enqueue: bool = True) -> ProcessedUpdate | None:
+    """
+    Record a Telegram update once; return it, or ``None`` when its
+    ``update_id`` was accepted before (Telegram retries until it gets a 200).
+
+    Inserting the unique row is the acceptance: two deliveries of the same
+    update racing each other cannot both get a row. With ``enqueue`` the
+    handling task is queued when that insert commits; long polling handles
+    the update itself instead.
+    """
+    try:
+        with transaction.atomic():
+            update = ProcessedUpdate.objects.create(update_id=payload["update_id"], payload=payload)
+            if enqueue:
+                from integrations.tasks import handle_telegram_update_task
+
+                # Robust: a broker hiccup must not turn Telegram's delivery into a 500 (it would
+                # redeliver, and the update is already recorded).
+                transaction.on_commit(
+                    lambda: handle_telegram_update_task.delay(update_id=update.update_id), robust=True
+                )
+    except IntegrityError:
+        logger.info("telegram_update_duplicate", update_id=payload["update_id"])
+        return None
+    return update
+
+
+def claim_update(update_id: int) -> ProcessedUpdate | None:
+    """Mark an accepted update handled and return it, or ``None`` if it was already handled."""
+    now = timezone.now()
+    if not ProcessedUpdate.objects.filter(update_id=update_id, handled_at__isnull=True).update(handled_at=now):
+        return None
+    return ProcessedUpdate.objects.get(update_id=update_id)
+
+
+def confirm_login_from_bot(token: str, *, identity: TelegramIdentity, chat_id: int) -> User:
+    """Confirm a bot login (``/start login_<token>``) and link the chat, which proves the user reaches the bot."""
+    user = confirm_bot_login(token, identity=identity, chat_id=chat_id)
+    _unblock(user)
+    return user
+
+
+def link_chat(identity: TelegramIdentity, *, chat_id: int) -> User:
+    """Plain ``/start``: create or refresh the user and record where the bot reaches them."""
+    user = upsert_telegram_user(identity, chat_id=chat_id)
+    _unblock(user)
+    return user
+
+
+def _unblock(user: User) -> None:
+    # The person just wrote to the bot, so a block recorded earlier is over.
+    if user.telegram_blocked_at is not None:
+        User.objects.filter(pk=user.pk).update(telegram_blocked_at=None)
+        user.telegram_blocked_at = None
+
+
+def set_bot_notifications(telegram_id: int, *, enabled: bool) -> bool:
+    """``/mute`` and ``/unmute``: set ``notify_telegram``; False when no user has this Telegram id."""
+    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(notify_telegram=enabled))
+
+
+def mark_chat_blocked(chat_id: int) -> None:
+    """Telegram answered 403 for ``chat_id``: stop sending there until the user writes to the bot again."""
+    User.objects.filter(telegram_chat_id=chat_id, telegram_blocked_at__isnull=True).update(
+        telegram_blocked_at=timezone.now()
+    )
+
+
+# --- enrichment ---------------------------------------------------------------------------
+
+
+def _unconfigured_reason(user: User) -> tuple[str, bool] | None:
+    """Why ``user`` cannot be enriched with the integrations configured, and whether old results are stale."""
+    if not enrichment.openai_enabled():
+        return "OpenAI is not configured (OPENAI_API_KEY).", False
+    if not user.twitter and not user.linkedin:
+        return "No X/Twitter or LinkedIn profile to read.", True
+    readable = (user.twitter and enrichment.twitter_enabled()) or (user.linkedin and enrichment.linkedin_enabled())
+    if not readable:
+        return "No configured integration reads this profile (APIFY_TOKEN, LINKEDIN_API_KEY).", False
+    return None
+
+
+def request_enrichment(
+    user: User, *, force: bool = False, trigger: str = EnrichmentTrigger.REQUEST, defer: bool = False
+) -> EnrichmentRun:
+    """
+    Queue a social enrichment of ``user`` and set their status to ``pending``.
+
+    When an integration it needs is not configured, or the user has no
+    social profile, nothing is queued and the status becomes ``skipped``.
+    A run already waiting is returned instead of queuing another (a
+    profile change queues a new one, which supersedes it). Within
+    ``ENRICHMENT_COOLDOWN_SECONDS`` of the last started run this raises
+    ``EnrichmentCooldown`` (429), unless ``force`` (admins) or ``defer``
+    (a profile change: the run is scheduled for the end of the cooldown).
+    The task is enqueued on commit. Concurrent requests for one user are
+    serialized by a lock on the user row.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        unconfigured = _unconfigured_reason(user)
+        if unconfigured is not None:
+            reason, stale = unconfigured
+            logger.info("enrichment_skipped", user_id=user.pk, reason=reason)
+            fields: dict[str, Any] = {"enrichment_status": EnrichmentStatus.SKIPPED, "enrichment_error": reason}
+            if stale:
+                fields.update(enrichment_summary="", enrichment_tags=[], enrichment_openers=[])
+            _write_user(user, **fields)
+            return EnrichmentRun.objects.create(
+                user=user, trigger=trigger, status=EnrichmentRunStatus.SKIPPED, error=reason, finished_at=now
+            )
+        runs = EnrichmentRun.objects.filter(user=user)
+        waiting = runs.filter(status=EnrichmentRunStatus.PENDING, created_at__gt=now - STALE_RUN).first()
+        if waiting is not None and trigger == EnrichmentTrigger.REQUEST and not force:
+            return waiting
+        countdown = 0
+        last_started = runs.filter(started_at__isnull=False).order_by("-started_at").first()
+        if last_started is not None and not force:
+            remaining = last_started.started_at + timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS) - now
+            remaining_seconds = int(remaining.total_seconds()) + 1
+            if remaining_seconds > 0:
+                if not defer:
+                    raise EnrichmentCooldown(retry_after=remaining_seconds)
+                countdown = remaining_seconds
+        run = EnrichmentRun.objects.create(user=user, trigger=trigger)
+        _write_user(user, enrichment_status=EnrichmentStatus.PENDING, enrichment_error="")
+
+        def enqueue() -> None:
+            from integrations.tasks import enrich_user_task
+
+            enrich_user_task.apply_async(kwargs={"run_id": run.pk}, countdown=countdown or None)
+
+        transaction.on_commit(enqueue)
+    return run
+
+
+def _write_user(user: User, **fields: Any) -> None:
+    # An UPDATE of these columns only: a profile edit saved meanwhile is not overwritten.
+    User.objects.filter(pk=user.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(user, name, value)
+
+
+def consume_ai_call() -> bool:
+    """
+    Count one AI call against today's ``ENRICHMENT_DAILY_AI_BUDGET`` (UTC day);
+    False when the budget is used up. The conditional UPDATE keeps racing
+    workers from going over it.
+    """
+    today = timezone.now().date()
+    AIUsage.objects.get_or_create(day=today)
+    return bool(
+        AIUsage.objects.filter(day=today, calls__lt=settings.ENRICHMENT_DAILY_AI_BUDGET).update(calls=F("calls") + 1)
+    )
+
+
+def run_enrichment(run_id: int) -> EnrichmentRun | None:
+    """
+    Execute a pending run: read the user's X/Twitter and LinkedIn profiles,
+    ask the AI, validate and store the result in one UPDATE of the user.
+
+    Idempotent: the run is claimed with a conditional UPDATE (pending →
+    running), so a redelivered task does nothing. A run that is no longer
+    the user's latest is superseded instead. A run where every source
+    fails, the budget is used up or the AI's answer is invalid ends
+    ``failed`` with the reason, and the user's previous results stay.
+    """
+    run = EnrichmentRun.objects.filter(pk=run_id).select_related("user").first()
+    if run is None:
+        return None
+    latest_id = EnrichmentRun.objects.filter(user_id=run.user_id).values_list("pk", flat=True).first()
+    if latest_id != run.pk:
+        EnrichmentRun.objects.filter(pk=run.pk, status=EnrichmentRunStatus.PENDING).update(
+            status=EnrichmentRunStatus.SUPERSEDED, finished_at=timezone.now()
+        )
+        return run
+    claimed = EnrichmentRun.objects.filter(pk=run.pk, status=EnrichmentRunStatus.PENDING).update(
+        status=EnrichmentRunStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return run
+    user = User.objects.get(pk=run.user_id)
+    try:
+        result = _enrich(user, run)
+    except EnrichmentFailed as exc:
+        logger.warning("enrichment_failed", user_id=user.pk, run_id=run.pk, reason=exc.reason)
+        _finish(run, user, EnrichmentRunStatus.FAILED, error=exc.reason)
+    else:
+        logger.info("enrichment_done", user_id=user.pk, run_id=run.pk, tags=len(result["tags"]))
+        _finish(run, user, EnrichmentRunStatus.DONE, result=result)
+    run.refresh_from_db()
+    return run
+
+
+def _enrich(user: User, run: EnrichmentRun) -> dict[str, Any]:
+    unconfigured = _unconfigured_reason(user)
+    if unconfigured is not None:
+        raise EnrichmentFailed(unconfigured[0])
+    sources: dict[str, Any] = {}
+    problems: list[str] = []
+    if user.twitter and enrichment.twitter_enabled():
+        try:
+            sources["x_twitter"] = enrichment.fetch_twitter(user.twitter)
+        except EnrichmentFailed as exc:
+            problems.append(exc.reason)
+    if user.linkedin and enrichment.linkedin_enabled():
+        try:
+            sources["linkedin"] = enrichment.fetch_linkedin(user.linkedin)
+        except EnrichmentFailed as exc:
+            problems.append(exc.reason)
+    if not sources:
+        raise EnrichmentFailed(" ".join(problems) or "No profile data was found.")
+    if problems:
+        logger.warning("enrichment_source_failed", user_id=user.pk, problems=problems)
+    if user.bio:
+        sources["bio"] = user.bio[:1000]
+    if not consume_ai_call():
+        raise EnrichmentFailed("Today's AI budget (ENRICHMENT_DAILY_AI_BUDGET) is used up; try again tomorrow.")
+    EnrichmentRun.objects.filter(pk=run.pk).update(ai_called=True)
+    return enrichment.summarize(sources)
+
+
+def _finish(run: EnrichmentRun, user: User, status: str, *, error: str = "", result: dict | None = None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        EnrichmentRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=now)
+        # A newer run owns the user's status now; this one only records its own outcome.
+        if EnrichmentRun.objects.filter(user_id=user.pk).values_list("pk", flat=True).first() != run.pk:
+            return
+        if result is not None:
+            _write_user(
+                user,
+                enrichment_status=EnrichmentStatus.DONE,
+                enrichment_summary=result["summary"],
+                enrichment_tags=result["tags"],
+                enrichment_openers=result["openers"],
+                enrichment_error="",
+                enriched_at=now,
+            )
+        else:
+            _write_user(user, enrichment_status=EnrichmentStatus.FAILED, enrichment_error=error)
