@@ -108,4 +108,7 @@ class Command(BaseCommand):
             location="Rooftop, Galata",
             capacity=80,
         )
+        from quests.services import create_demo_quest
+
+        create_demo_quest(conference)
         return conference

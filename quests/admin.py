@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from ibw.errors import ApplicationError
+from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task
+from quests.services import clean_task_config, review_submission
+
+
+class TaskForm(forms.ModelForm):
+    """Saves ``config`` through the same cleaning as the API: codes and answers are hashed here."""
+
+    class Meta:
+        model = Task
+        fields = ["title", "type", "points", "order", "config"]
+        help_texts = {
+            "config": 'JSON by type: code {"code"}; quiz {"question", "answers": [...]}; telegram_join '
+            '{"chat_id", "invite_link"}; conference_checkin {}; event_checkin {"event"}; connections {"count"}; '
+            'proof {"kind": "url" or "text"}. Saved codes and answers show as hashes; leave them to keep them.'
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        task_type = cleaned.get("type")
+        if task_type and "config" not in self.errors:
+            quest = getattr(self.instance, "quest", None)
+            try:
+                cleaned["config"] = clean_task_config(
+                    task_type, cleaned.get("config"), conference_id=quest.conference_id if quest else None
+                )
+            except ValidationError as exc:
+                self.add_error("config", exc.messages)
+        return cleaned
+
+
+class TaskInline(admin.TabularInline):
+    model = Task
+    form = TaskForm
+    extra = 1
+
+
+@admin.register(Quest)
+class QuestAdmin(admin.ModelAdmin):
+    list_display = ["title", "conference", "starts_at", "ends_at", "bonus_points", "is_active"]
+    list_filter = ["is_active", "conference"]
+    search_fields = ["title"]
+    raw_id_fields = ["prerequisite"]
+    inlines = [TaskInline]
+
+
+def _review(modeladmin, request, queryset, decision: str) -> None:
+    done = skipped = 0
+    for submission in queryset.filter(status=SubmissionStatus.PENDING).select_related("task__quest", "user"):
+        try:
+            review_submission(submission, decision=decision, reviewer=request.user)
+            done += 1
+        except ApplicationError:
+            skipped += 1
+    skipped += queryset.exclude(status=SubmissionStatus.PENDING).count()
+    verb = "Approved" if decision == "approve" else "Rejected"
+    modeladmin.message_user(request, f"{verb} {done} submissions; {skipped} were not pending.", messages.SUCCESS)
+
+
+@admin.action(description="Approve selected pending submissions")
+def approve_submissions(modeladmin, request, queryset):
+    _review(modeladmin, request, queryset, "approve")
+
+
+@admin.action(description="Reject selected pending submissions")
+def reject_submissions(modeladmin, request, queryset):
+    _review(modeladmin, request, queryset, "reject")
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "task", "status", "proof_url", "points_awarded", "created_at"]
+    list_filter = ["status", "task__type", "task__quest"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "task__title"]
+    list_select_related = ["user", "task"]
+    actions = [approve_submissions, reject_submissions]
+    readonly_fields = [f.name for f in Submission._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(admin.ModelAdmin):
+    """The ledger is append-only: read here, written only by the quests services."""
+
+    list_display = ["user", "points", "reason", "source", "conference", "created_at"]
+    list_filter = ["conference"]
+    search_fields = ["user__username", "reason", "source"]
+    list_select_related = ["user", "conference"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(QuestCompletion)
+class QuestCompletionAdmin(admin.ModelAdmin):
+    list_display = ["quest", "user", "completed_at"]
+    list_filter = ["quest"]
+    list_select_related = ["quest", "user"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conferences.models import Conference
+from ibw.api import IsAdmin, IsAuthenticatedUser, PageNumberPagination, actor, is_admin
+from ibw.errors import NotFound
+from quests import leaderboard
+from quests.api import serializers as s
+from quests.selectors import (
+    access_quest,
+    access_submission,
+    access_task,
+    points_history,
+    quests_visible_to,
+    submissions_for_review,
+    task_statuses_for,
+)
+from quests.services import create_quest, review_submission, submit_task
+from users.models import User
+
+
+class IsUserOrAdmin(permissions.BasePermission):
+    """A logged-in user, or an admin (the admin key has no user)."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        return is_admin(request) or bool(request.user and request.user.is_authenticated)
+
+
+class ReadUserWriteAdmin(IsUserOrAdmin):
+    message = "Only admins may do this."
+
+    def has_permission(self, request: Request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return super().has_permission(request, view)
+        return is_admin(request)
+
+
+def _caller(request: Request) -> User | None:
+    return request.user if request.user.is_authenticated else None
+
+
+class QuestListView(APIView):
+    permission_classes = [ReadUserWriteAdmin]
+
+    @extend_schema(
+        operation_id="quests_list",
+        parameters=[OpenApiParameter("conference", str, description="Conference slug")],
+        responses=s.QuestSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = s.QuestFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        quests = quests_visible_to(
+            _caller(request), include_inactive=is_admin(request), conference=filters.validated_data.get("conference")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(quests, request, view=self)
+        context = {"request": request, "statuses": task_statuses_for(_caller(request), page)}
+        return paginator.get_paginated_response(s.QuestSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        operation_id="quests_create", request=s.QuestCreateInputSerializer, responses={201: s.QuestSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        data = s.QuestCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        quest = create_quest(**data.validated_data)
+        quest = access_quest(None, quest.pk, include_inactive=True)
+        return Response(s.QuestSerializer(quest, context={"request": request}).data, status=201)
+
+
+class QuestDetailView(APIView):
+    permission_classes = [IsUserOrAdmin]
+
+    @extend_schema(operation_id="quests_retrieve", responses=s.QuestSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        quest = access_quest(_caller(request), pk, include_inactive=is_admin(request))
+        context = {"request": request, "statuses": task_statuses_for(_caller(request), [quest])}
+        return Response(s.QuestSerializer(quest, context=context).data)
+
+
+class SubmissionCreateView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        operation_id="quests_tasks_submissions_create",
+        request=s.SubmissionCreateInputSerializer,
+        responses={201: s.SubmissionResultSerializer},
+        description="`answer` for code and quiz tasks, `proof_url` or `text` for proof tasks, nothing for the rest. "
+        "Errors: 400 WRONG_ANSWER, 409 ALREADY_COMPLETED / QUEST_CLOSED / QUEST_LOCKED / SUBMISSION_PENDING, "
+        "429 RATE_LIMITED after 5 wrong answers to a task in 10 minutes.",
+    )
+    def post(self, request: Request, quest_id: int, task_id: int) -> Response:
+        task = access_task(request.user, quest_id=quest_id, task_id=task_id)
+        data = s.SubmissionCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = submit_task(task, user=request.user, **data.validated_data)
+        return Response(s.SubmissionResultSerializer(submission).data, status=201)
+
+
+class SubmissionListView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        operation_id="quests_submissions_list",
+        parameters=[s.SubmissionFilterSerializer],
+        responses=s.SubmissionSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = s.SubmissionFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        submissions = submissions_for_review(
+            status=filters.validated_data.get("status"), quest_id=filters.validated_data.get("quest")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(submissions, request, view=self)
+        return paginator.get_paginated_response(
+            s.SubmissionSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class SubmissionReviewView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        operation_id="quests_submissions_review",
+        request=s.SubmissionReviewInputSerializer,
+        responses=s.SubmissionSerializer,
+        description="Approve or reject a pending submission; the user is notified. 409 ALREADY_REVIEWED when decided.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        submission = access_submission(pk)
+        data = s.SubmissionReviewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission = review_submission(submission, reviewer=actor(request), **data.validated_data)
+        return Response(s.SubmissionSerializer(submission, context={"request": request}).data)
+
+
+class MyPointsView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(operation_id="users_me_points", responses=s.PointsSerializer)
+    def get(self, request: Request) -> Response:
+        entries = points_history(request.user)
+        total = User.objects.filter(pk=request.user.pk).values_list("points", flat=True).get()
+        return Response({"total": total, "results": s.PointsEntrySerializer(entries, many=True).data})
+
+
+class LeaderboardView(APIView):
+    permission_classes = [IsUserOrAdmin]
+
+    @extend_schema(
+        operation_id="leaderboard",
+        parameters=[s.LeaderboardQuerySerializer],
+        responses=s.LeaderboardSerializer,
+        description="Standard competition ranking (1, 2, 2, 4). Header `X-Leaderboard-Source` says `redis` or `sql`.",
+    )
+    def get(self, request: Request) -> Response:
+        query = s.LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conference_id = None
+        if slug := query.validated_data.get("conference"):
+            conference_id = Conference.objects.filter(slug=slug).values_list("pk", flat=True).first()
+            if conference_id is None:
+                raise NotFound("No such conference.")
+        caller = _caller(request)
+        board = leaderboard.standings(
+            conference_id, limit=query.validated_data["limit"], user_id=caller.pk if caller else None
+        )
+        users = User.objects.in_bulk([row.user_id for row in board.rows])
+        results = [
+            {"rank": row.rank, "user": users[row.user_id], "points": row.points}
+            for row in board.rows
+            if row.user_id in users
+        ]
+        body = {
+            "results": s.LeaderboardRowSerializer(results, many=True, context={"request": request}).data,
+            "me": {"rank": board.me.rank, "points": board.me.points} if board.me else None,
+        }
+        return Response(body, headers={"X-Leaderboard-Source": board.source})

@@ -1,0 +1,258 @@
+"""
+Leaderboards: global and per conference, served from Redis sorted sets and
+rebuilt from the points ledger; the database answers when Redis cannot.
+
+What counts: the global board ranks ``User.points`` (the ledger's sum); a
+conference's board ranks the sum of the ledger rows whose ``conference`` is
+that conference (awards from its quests). Only people with more than zero
+points are on a board. Redis and SQL read the same rows, so they agree.
+
+Encoding: a member is the zero-padded user id and its score is *minus* the
+points, so ``ZRANGE`` (ascending score, then ascending member) lists the
+most points first and breaks ties by user id, exactly like the SQL
+``ORDER BY points DESC, id``. Ranks are standard competition ranks
+(1, 2, 2, 4): 1 + the number of members with strictly more points, which
+is ``ZCOUNT key -inf (score``.
+
+Keeping Redis right: after each award commits, ``sync_user`` writes the
+user's absolute totals (idempotent, so a replay or a missed increment
+cannot drift). ``rebuild`` recomputes every key from the ledger into fresh
+keys and renames them into place, then sets the ``built`` marker. Reads use
+Redis only while the marker exists; without it (a flushed or new Redis)
+they answer from SQL and enqueue a rebuild.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+import redis
+import structlog
+from django.conf import settings
+from django.db.models import F, Max, Sum, Window
+from django.db.models.functions import Rank
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from quests.models import PointsEntry
+from users.models import User
+
+logger = structlog.get_logger(__name__)
+
+_BATCH = 10_000
+_clients: dict[str, redis.Redis] = {}
+
+
+@dataclass(frozen=True)
+class Standing:
+    user_id: int
+    points: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class Board:
+    rows: list[Standing]
+    me: Standing | None
+    source: Literal["redis", "sql"]
+
+
+class _NotBuilt(Exception):
+    """Redis has no complete leaderboard yet."""
+
+
+# --- keys and client --------------------------------------------------------------
+
+
+def _prefix() -> str:
+    return getattr(settings, "LEADERBOARD_KEY_PREFIX", "ibw:lb")
+
+
+def scope_key(conference_id: int | None) -> str:
+    return f"{_prefix()}:conference:{conference_id}" if conference_id else f"{_prefix()}:global"
+
+
+def _built_key() -> str:
+    return f"{_prefix()}:built"
+
+
+def _member(user_id: int) -> str:
+    return f"{user_id:012d}"
+
+
+def client() -> redis.Redis:
+    """The leaderboard's Redis (``LEADERBOARD_REDIS_URL``, else ``REDIS_URL``), failing fast."""
+    url = getattr(settings, "LEADERBOARD_REDIS_URL", "") or settings.REDIS_URL
+    found = _clients.get(url)
+    if found is None:
+        # No retries with backoff: when Redis is down the SQL fallback must answer at once.
+        found = redis.Redis.from_url(
+            url, socket_connect_timeout=0.5, socket_timeout=1, retry=Retry(NoBackoff(), 0), decode_responses=True
+        )
+        _clients[url] = found
+    return found
+
+
+# --- totals from the database ------------------------------------------------------
+
+
+def _total_in(user_id: int, conference_id: int | None) -> int:
+    if conference_id is None:
+        return User.objects.filter(pk=user_id).values_list("points", flat=True).first() or 0
+    return PointsEntry.objects.filter(user_id=user_id, conference_id=conference_id).aggregate(t=Sum("points"))["t"] or 0
+
+
+# --- writes ---------------------------------------------------------------------------
+
+
+def sync_user(user_id: int, *, conference_id: int | None = None) -> None:
+    """Write ``user_id``'s current global (and ``conference_id``) totals to Redis. Raises ``RedisError``."""
+    pipe = client().pipeline(transaction=False)
+    for scope in {None, conference_id}:
+        total = _total_in(user_id, scope)
+        if total > 0:
+            pipe.zadd(scope_key(scope), {_member(user_id): -total})
+        else:
+            pipe.zrem(scope_key(scope), _member(user_id))
+    pipe.execute()
+
+
+def rebuild() -> dict[str, int]:
+    """
+    Recompute every board from the ledger; return members per key.
+
+    Builds into temporary keys and renames them over the live ones, so
+    readers never see a half-built board. Users awarded while it ran are
+    synced again after the rename.
+    """
+    r = client()
+    token = secrets.token_hex(4)
+    high_water = PointsEntry.objects.aggregate(m=Max("id"))["m"] or 0
+    ledger = PointsEntry.objects.filter(id__lte=high_water)
+    scopes: dict[int | None, dict[str, int]] = {None: {}}
+    for row in ledger.values("user_id").annotate(total=Sum("points")).filter(total__gt=0).order_by().iterator():
+        scopes[None][_member(row["user_id"])] = -row["total"]
+    for row in (
+        ledger.filter(conference__isnull=False)
+        .values("conference_id", "user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+        .order_by()
+        .iterator()
+    ):
+        scopes.setdefault(row["conference_id"], {})[_member(row["user_id"])] = -row["total"]
+
+    live = {scope_key(scope) for scope in scopes}
+    pipe = r.pipeline(transaction=False)
+    for scope, members in scopes.items():
+        temporary = f"{scope_key(scope)}:tmp:{token}"
+        items = list(members.items())
+        for start in range(0, len(items), _BATCH):
+            pipe.zadd(temporary, dict(items[start : start + _BATCH]))
+        if items:
+            pipe.rename(temporary, scope_key(scope))
+        else:
+            pipe.delete(scope_key(scope))
+    pipe.execute()
+    stale = [key for key in r.scan_iter(match=f"{_prefix()}:conference:*") if key not in live and ":tmp:" not in key]
+    if stale:
+        r.delete(*stale)
+    r.set(_built_key(), "1")
+    late = PointsEntry.objects.filter(id__gt=high_water).values_list("user_id", "conference_id").distinct()
+    for user_id, conference_id in late:
+        sync_user(user_id, conference_id=conference_id)
+    return {key: len(members) for key, members in ((scope_key(s), m) for s, m in scopes.items())}
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def standings(conference_id: int | None, *, limit: int, user_id: int | None = None) -> Board:
+    """The top ``limit`` of a board and ``user_id``'s standing; from Redis, else from SQL."""
+    try:
+        return from_redis(conference_id, limit=limit, user_id=user_id)
+    except _NotBuilt:
+        _request_rebuild()
+    except redis.RedisError as exc:
+        logger.warning("leaderboard_redis_unavailable", error=str(exc))
+    return from_sql(conference_id, limit=limit, user_id=user_id)
+
+
+def from_redis(conference_id: int | None, *, limit: int, user_id: int | None = None) -> Board:
+    r = client()
+    key = scope_key(conference_id)
+    pipe = r.pipeline(transaction=False)
+    pipe.exists(_built_key())
+    if limit > 0:
+        pipe.zrange(key, 0, limit - 1, withscores=True)
+    if user_id is not None:
+        pipe.zscore(key, _member(user_id))
+    results = pipe.execute()
+    if not results.pop(0):
+        raise _NotBuilt()
+    top = results.pop(0) if limit > 0 else []
+    my_score = results.pop(0) if user_id is not None else None
+    rows: list[Standing] = []
+    for index, (member, score) in enumerate(top):
+        points = int(-score)
+        # Ties share the rank of the first of them: 1, 2, 2, 4.
+        rank = rows[-1].rank if rows and rows[-1].points == points else index + 1
+        rows.append(Standing(int(member), points, rank))
+    me = None
+    if user_id is not None and my_score is not None:
+        me = Standing(user_id, int(-my_score), 1 + r.zcount(key, "-inf", f"({my_score}"))
+    return Board(rows, me, "redis")
+
+
+def from_sql(conference_id: int | None, *, limit: int, user_id: int | None = None) -> Board:
+    """The same board from the database: ``RANK()`` for the top, a count above for the caller."""
+    if conference_id is None:
+        scored = User.objects.filter(points__gt=0)
+        top = (
+            scored.annotate(rank=Window(Rank(), order_by=F("points").desc()))
+            .order_by("-points", "id")
+            .values_list("id", "points", "rank")[:limit]
+        )
+        rows = [Standing(*row) for row in top] if limit > 0 else []
+        me = None
+        if user_id is not None:
+            points = _total_in(user_id, None)
+            if points > 0:
+                me = Standing(user_id, points, 1 + scored.filter(points__gt=points).count())
+        return Board(rows, me, "sql")
+
+    totals = (
+        PointsEntry.objects.filter(conference_id=conference_id)
+        .values("user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+    )
+    top = (
+        totals.annotate(rank=Window(Rank(), order_by=Sum("points").desc()))
+        .order_by("-total", "user_id")
+        .values_list("user_id", "total", "rank")[:limit]
+    )
+    rows = [Standing(*row) for row in top] if limit > 0 else []
+    me = None
+    if user_id is not None:
+        points = _total_in(user_id, conference_id)
+        if points > 0:
+            me = Standing(user_id, points, 1 + totals.filter(total__gt=points).count())
+    return Board(rows, me, "sql")
+
+
+def standing_of(user_id: int, conference_id: int | None) -> Standing | None:
+    return standings(conference_id, limit=0, user_id=user_id).me
+
+
+def _request_rebuild() -> None:
+    """Enqueue one rebuild (at most one a minute) when Redis has lost its boards."""
+    try:
+        if client().set(f"{_prefix()}:rebuild-requested", "1", nx=True, ex=60):
+            from quests.tasks import rebuild_leaderboard_task
+
+            rebuild_leaderboard_task.delay()
+    except Exception as exc:  # the read is answered from SQL whatever happens here
+        logger.warning("leaderboard_rebuild_enqueue_failed", error=str(exc))

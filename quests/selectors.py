@@ -1,0 +1,111 @@
+"""Quest reads, shaped for the API, the bot and broadcast audiences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Max, Prefetch, QuerySet
+
+from ibw.errors import NotFound
+from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task
+from users.models import User
+
+
+def quests_visible_to(
+    user: User | None, *, include_inactive: bool = False, conference: str | None = None
+) -> QuerySet[Quest]:
+    """Quests a caller may see (admins: inactive ones too), with conference and tasks loaded."""
+    quests = Quest.objects.select_related("conference").prefetch_related(
+        Prefetch("tasks", queryset=Task.objects.order_by("order", "id"))
+    )
+    if not include_inactive:
+        quests = quests.filter(is_active=True)
+    if conference:
+        quests = quests.filter(conference__slug=conference)
+    return quests.order_by("id")
+
+
+def access_quest(user: User | None, quest_id: int, *, include_inactive: bool = False) -> Quest:
+    quest = quests_visible_to(user, include_inactive=include_inactive).filter(pk=quest_id).first()
+    if quest is None:
+        raise NotFound("No such quest.")
+    return quest
+
+
+def access_task(user: User, *, quest_id: int, task_id: int) -> Task:
+    """A task of an active quest, with its quest (and prerequisite) loaded, or ``NotFound``."""
+    task = (
+        Task.objects.select_related("quest__prerequisite", "quest__conference")
+        .filter(pk=task_id, quest_id=quest_id, quest__is_active=True)
+        .first()
+    )
+    if task is None:
+        raise NotFound("No such task.")
+    return task
+
+
+def task_statuses_for(user: User | None, quests: Iterable[Quest]) -> dict[int, str]:
+    """
+    Map task id → the user's status for it in one query: ``approved`` if any
+    submission was approved, else the status of the latest one.
+    """
+    if user is None or not user.is_authenticated:
+        return {}
+    quest_ids = [quest.pk for quest in quests]
+    latest: dict[int, tuple] = {}
+    statuses: dict[int, str] = {}
+    rows = (
+        Submission.objects.filter(user=user, task__quest_id__in=quest_ids)
+        .values("task_id", "status")
+        .annotate(at=Max("created_at"))
+        .order_by()
+    )
+    for row in rows:
+        task_id, status, at = row["task_id"], row["status"], row["at"]
+        if statuses.get(task_id) == SubmissionStatus.APPROVED:
+            continue
+        if status == SubmissionStatus.APPROVED or task_id not in latest or at > latest[task_id]:
+            latest[task_id] = at
+            statuses[task_id] = status
+    return statuses
+
+
+def progress_of(quest: Quest, statuses: dict[int, str]) -> dict[str, int]:
+    tasks = list(quest.tasks.all())
+    completed = sum(1 for task in tasks if statuses.get(task.pk) == SubmissionStatus.APPROVED)
+    return {"completed": completed, "total": len(tasks)}
+
+
+def quest_progress_for(user: User) -> list[dict]:
+    """``[{"title", "completed", "total"}]`` for every active quest, in id order (the bot's /quests)."""
+    quests = list(quests_visible_to(user))
+    statuses = task_statuses_for(user, quests)
+    return [{"title": quest.title, **progress_of(quest, statuses)} for quest in quests]
+
+
+def users_who_completed(quest_id: int) -> QuerySet[User]:
+    """Users who completed every task of the quest (broadcast audiences)."""
+    return User.objects.filter(
+        pk__in=QuestCompletion.objects.filter(quest_id=quest_id).values("user_id"), is_active=True
+    )
+
+
+def submissions_for_review(*, status: str | None = None, quest_id: int | None = None) -> QuerySet[Submission]:
+    submissions = Submission.objects.select_related("task", "user").order_by("-created_at", "-id")
+    if status:
+        submissions = submissions.filter(status=status)
+    if quest_id:
+        submissions = submissions.filter(task__quest_id=quest_id)
+    return submissions
+
+
+def access_submission(submission_id: int) -> Submission:
+    submission = Submission.objects.select_related("task__quest", "user").filter(pk=submission_id).first()
+    if submission is None:
+        raise NotFound("No such submission.")
+    return submission
+
+
+def points_history(user: User) -> QuerySet[PointsEntry]:
+    """The user's ledger, newest first."""
+    return PointsEntry.objects.filter(user=user).order_by("-created_at", "-id")

@@ -1,0 +1,426 @@
+"""
+Quest writes: creating quests, submitting and reviewing tasks, awarding
+points.
+
+Locking contract: every write that can award points first locks the
+submitting user's row (``SELECT … FOR UPDATE``), so one user's submissions
+are serialised; the partial unique constraints on ``Submission`` and the
+unique ``(user, source)`` of ``PointsEntry`` stand behind that lock. Side
+effects — the leaderboard, socket pushes, Celery re-checks — run after
+commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ibw.errors import RateLimited, ValidationFailed
+from quests import leaderboard
+from quests.errors import AlreadyCompleted, AlreadyReviewed, QuestClosed, QuestLocked, SubmissionPending, WrongAnswer
+from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task, TaskType
+from quests.verification import Attempt, Outcome, strategy_for
+from users.models import User
+
+logger = structlog.get_logger(__name__)
+
+WRONG_ANSWER_LIMIT = 5
+WRONG_ANSWER_WINDOW = timedelta(minutes=10)
+
+
+# --- quests ----------------------------------------------------------------------------
+
+
+def clean_task_config(task_type: str, config: Any, *, conference_id: int | None) -> dict:
+    """
+    Validate ``config`` for ``task_type`` and return what is stored (codes and
+    answers hashed). Raises Django's ``ValidationError``. The API and the
+    admin both save configs through here.
+    """
+    if task_type == TaskType.CONFERENCE_CHECKIN and not conference_id:
+        raise ValidationError("A conference check-in task needs the quest to belong to a conference.")
+    return strategy_for(task_type).clean_config(config if config is not None else {})
+
+
+def _messages(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [message for messages in error.message_dict.values() for message in messages]
+    return list(error.messages)
+
+
+def create_quest(
+    *,
+    title: str,
+    description: str = "",
+    conference=None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    bonus_points: int = 0,
+    prerequisite: Quest | None = None,
+    is_active: bool = True,
+    tasks: Iterable[dict] = (),
+) -> Quest:
+    """
+    Create a quest and its tasks (kept in the given order). Each task is
+    ``{"title", "type", "points", "config"}``; configs are cleaned here.
+    Raises ``ValidationFailed`` naming the task that is wrong.
+    """
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationFailed("ends_at must be after starts_at.", details={"ends_at": ["Must be after starts_at."]})
+    conference_id = conference.pk if conference else None
+    tasks = list(tasks)
+    cleaned: list[dict] = []
+    errors: list[dict] = []
+    for spec in tasks:
+        try:
+            cleaned.append(clean_task_config(spec["type"], spec.get("config"), conference_id=conference_id))
+            errors.append({})
+        except ValidationError as exc:
+            errors.append({"config": _messages(exc)})
+    if any(errors):
+        first = next(e for e in errors if e)["config"][0]
+        raise ValidationFailed(f"tasks: {first}", details={"tasks": errors})
+    with transaction.atomic():
+        quest = Quest.objects.create(
+            title=title,
+            description=description,
+            conference=conference,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            bonus_points=bonus_points,
+            prerequisite=prerequisite,
+            is_active=is_active,
+        )
+        Task.objects.bulk_create(
+            [
+                Task(
+                    quest=quest,
+                    title=spec["title"],
+                    type=spec["type"],
+                    points=spec.get("points", 10),
+                    order=index,
+                    config=config,
+                )
+                for index, (spec, config) in enumerate(zip(tasks, cleaned, strict=True))
+            ]
+        )
+    return quest
+
+
+def create_demo_quest(conference) -> Quest:
+    """The demo conference's quest (idempotent: found by conference and title)."""
+    title = "Explore IBW"
+    existing = Quest.objects.filter(conference=conference, title=title).first()
+    if existing:
+        return existing
+    return create_quest(
+        title=title,
+        description="Find the code at the registration desk, answer a question, meet people, share a photo.",
+        conference=conference,
+        bonus_points=50,
+        tasks=[
+            {"title": "Check in at the venue", "type": TaskType.CONFERENCE_CHECKIN, "points": 20, "config": {}},
+            {"title": "Find the secret code", "type": TaskType.CODE, "points": 30, "config": {"code": "BOSPHORUS"}},
+            {
+                "title": "Where is IBW held?",
+                "type": TaskType.QUIZ,
+                "points": 10,
+                "config": {"question": "In which city is IBW held?", "answers": ["Istanbul", "İstanbul"]},
+            },
+            {"title": "Make three connections", "type": TaskType.CONNECTIONS, "points": 30, "config": {"count": 3}},
+            {"title": "Share a photo of the stage", "type": TaskType.PROOF, "points": 20, "config": {"kind": "url"}},
+        ],
+    )
+
+
+# --- submissions -------------------------------------------------------------------------
+
+
+def _lock_user(user_id: int) -> User:
+    return User.objects.select_for_update().get(pk=user_id)
+
+
+def _has_approved(task: Task, user_id: int) -> bool:
+    return Submission.objects.filter(task=task, user_id=user_id, status=SubmissionStatus.APPROVED).exists()
+
+
+def _check_wrong_answer_rate(task: Task, user_id: int, now: datetime) -> None:
+    recent = list(
+        Submission.objects.filter(
+            task=task, user_id=user_id, is_wrong_answer=True, created_at__gte=now - WRONG_ANSWER_WINDOW
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:WRONG_ANSWER_LIMIT]
+    )
+    if len(recent) >= WRONG_ANSWER_LIMIT:
+        # Allowed again once the oldest of the last LIMIT wrong answers leaves the window.
+        wait = (recent[-1] + WRONG_ANSWER_WINDOW - now).total_seconds()
+        raise RateLimited("Too many wrong answers to this task; try again later.", retry_after=int(wait) + 1)
+
+
+def submit_task(task: Task, *, user: User, answer: str = "", proof_url: str = "", text: str = "") -> Submission:
+    """
+    Verify ``user``'s attempt at ``task``; record it; award its points once.
+
+    Raises ``QuestClosed``, ``QuestLocked``, ``AlreadyCompleted``,
+    ``SubmissionPending`` (a proof awaiting review), ``RateLimited`` (more
+    than ``WRONG_ANSWER_LIMIT`` wrong answers in ``WRONG_ANSWER_WINDOW``) and
+    ``WrongAnswer`` — the last after the wrong answer is committed, so it
+    counts. Verification (which may call Telegram) runs before the
+    transaction; inside it the user's row is locked and every check is
+    repeated, so racing identical submissions approve exactly one. A
+    ``telegram_join`` left pending is re-checked by a Celery task after commit.
+    """
+    quest = task.quest
+    now = timezone.now()
+    if not quest.is_open(now):
+        raise QuestClosed()
+    if quest.prerequisite_id and not QuestCompletion.objects.filter(quest_id=quest.prerequisite_id, user=user).exists():
+        raise QuestLocked(f"Complete “{quest.prerequisite.title}” first.")
+    strategy = strategy_for(task.type)
+    attempt = Attempt(answer=answer.strip(), proof_url=proof_url.strip(), text=text.strip())
+    needed = strategy.required_input(task)
+    if needed and not getattr(attempt, needed):
+        raise ValidationFailed(f"{needed}: This field is required.", details={needed: ["This field is required."]})
+    if _has_approved(task, user.pk):
+        raise AlreadyCompleted()
+    checks_answers = task.type in (TaskType.CODE, TaskType.QUIZ)
+    if checks_answers:
+        _check_wrong_answer_rate(task, user.pk, now)
+    if (
+        task.type == TaskType.PROOF
+        and Submission.objects.filter(task=task, user=user, status=SubmissionStatus.PENDING).exists()
+    ):
+        raise SubmissionPending()
+
+    outcome = strategy.verify(task, user=user, attempt=attempt)
+
+    with transaction.atomic():
+        _lock_user(user.pk)
+        if _has_approved(task, user.pk):
+            raise AlreadyCompleted()
+        if checks_answers:
+            _check_wrong_answer_rate(task, user.pk, now)
+        pending = (
+            Submission.objects.select_for_update().filter(task=task, user=user, status=SubmissionStatus.PENDING).first()
+        )
+        if pending is not None and task.type == TaskType.PROOF:
+            raise SubmissionPending()
+        submission = pending or Submission(task=task, user=user)
+        submission.proof_url = attempt.proof_url
+        submission.text = attempt.text
+        _apply_outcome(submission, outcome)
+    if outcome.is_wrong_answer:
+        raise WrongAnswer(outcome.reason)
+    return submission
+
+
+def _apply_outcome(submission: Submission, outcome: Outcome) -> None:
+    """Record ``outcome`` on ``submission`` and award on approval. Call inside the user's lock."""
+    submission.status = outcome.status
+    submission.reason = outcome.reason
+    submission.is_wrong_answer = outcome.is_wrong_answer
+    try:
+        with transaction.atomic():
+            submission.save()
+    except IntegrityError as exc:
+        # The partial unique index saw an approval the lock should have: never award twice.
+        raise AlreadyCompleted() from exc
+    if outcome.status == SubmissionStatus.APPROVED:
+        _award_submission(submission)
+    elif outcome.status == SubmissionStatus.PENDING and outcome.recheck_after is not None:
+        submission_id, countdown = submission.pk, outcome.recheck_after
+        transaction.on_commit(lambda: _enqueue_recheck(submission_id, countdown))
+
+
+def _enqueue_recheck(submission_id: int, countdown: float) -> None:
+    from quests.tasks import recheck_submission_task
+
+    try:
+        recheck_submission_task.apply_async(kwargs={"submission_id": submission_id}, countdown=countdown)
+    except Exception as exc:  # the broker being down must not fail the request; the row stays pending
+        logger.warning("quest_recheck_enqueue_failed", submission_id=submission_id, error=str(exc))
+
+
+def award_points(user_id: int, *, points: int, reason: str, source: str, quest: Quest | None = None) -> bool:
+    """
+    Append a ledger row and add it to ``User.points`` in the same
+    transaction; return False (and change nothing) when ``source`` was
+    already awarded to this user. Call inside the user's lock. Updates the
+    leaderboard and pushes the user's new standing after commit.
+    """
+    if points <= 0:
+        return False
+    conference_id = quest.conference_id if quest else None
+    try:
+        with transaction.atomic():
+            PointsEntry.objects.create(
+                user_id=user_id, points=points, reason=reason, source=source, quest=quest, conference_id=conference_id
+            )
+    except IntegrityError:
+        return False
+    User.objects.filter(pk=user_id).update(points=F("points") + points)
+    transaction.on_commit(lambda: publish_standing(user_id, conference_id=conference_id))
+    return True
+
+
+def _award_submission(submission: Submission) -> None:
+    task = submission.task
+    quest = task.quest
+    awarded = (
+        task.points
+        if award_points(
+            submission.user_id,
+            points=task.points,
+            reason=f"{quest.title}: {task.title}",
+            source=f"task:{task.pk}",
+            quest=quest,
+        )
+        else 0
+    )
+    task_ids = set(quest.tasks.values_list("id", flat=True))
+    done = set(
+        Submission.objects.filter(
+            task_id__in=task_ids, user_id=submission.user_id, status=SubmissionStatus.APPROVED
+        ).values_list("task_id", flat=True)
+    )
+    if task_ids and task_ids <= done:
+        _, created = QuestCompletion.objects.get_or_create(quest=quest, user_id=submission.user_id)
+        if created and award_points(
+            submission.user_id,
+            points=quest.bonus_points,
+            reason=f"{quest.title}: every task done",
+            source=f"quest:{quest.pk}:bonus",
+            quest=quest,
+        ):
+            awarded += quest.bonus_points
+    if awarded != submission.points_awarded:
+        submission.points_awarded = awarded
+        submission.save(update_fields=["points_awarded", "updated_at"])
+
+
+def publish_standing(user_id: int, *, conference_id: int | None) -> None:
+    """
+    Sync the user's totals into Redis and push their standing on each board
+    the award touched. Best effort: the ledger is the truth and
+    ``rebuild_leaderboard`` repairs Redis.
+    """
+    from conferences.models import Conference
+    from notifications.realtime import publish_to_user
+
+    try:
+        leaderboard.sync_user(user_id, conference_id=conference_id)
+    except Exception as exc:  # Redis down: reads fall back to SQL
+        logger.warning("leaderboard_sync_failed", user_id=user_id, error=str(exc))
+    scopes: list[tuple[int | None, str | None]] = [(None, None)]
+    if conference_id:
+        slug = Conference.objects.filter(pk=conference_id).values_list("slug", flat=True).first()
+        scopes.append((conference_id, slug))
+    for scope, slug in scopes:
+        standing = leaderboard.standing_of(user_id, scope)
+        if standing is not None:
+            publish_to_user(
+                user_id,
+                {"type": "leaderboard", "conference": slug, "points": standing.points, "rank": standing.rank},
+            )
+
+
+# --- re-checks and reviews ----------------------------------------------------------------
+
+
+def recheck_submission(submission_id: int) -> float | None:
+    """
+    Verify a pending automatic submission again (``telegram_join`` whose
+    check could not run). Return seconds to wait before another try while it
+    stays pending, else None. Idempotent: a decided submission is left alone.
+    """
+    submission = (
+        Submission.objects.select_related("task__quest", "user")
+        .filter(pk=submission_id, status=SubmissionStatus.PENDING, task__type=TaskType.TELEGRAM_JOIN)
+        .first()
+    )
+    if submission is None:
+        return None
+    outcome = strategy_for(submission.task.type).verify(submission.task, user=submission.user, attempt=Attempt())
+    if outcome.status == SubmissionStatus.PENDING:
+        return outcome.recheck_after
+    with transaction.atomic():
+        _lock_user(submission.user_id)
+        submission = (
+            Submission.objects.select_for_update()
+            .select_related("task__quest", "user")
+            .filter(pk=submission_id, status=SubmissionStatus.PENDING)
+            .first()
+        )
+        if submission is None:
+            return None
+        if outcome.status == SubmissionStatus.APPROVED and _has_approved(submission.task, submission.user_id):
+            outcome = Outcome(SubmissionStatus.REJECTED, "You had already completed this task.")
+        _apply_outcome(submission, outcome)
+        _notify_decision(submission)
+    return None
+
+
+def review_submission(
+    submission: Submission, *, decision: str, reason: str = "", reviewer: User | None = None
+) -> Submission:
+    """
+    Approve or reject a pending submission (``decision`` is ``approve`` or
+    ``reject``); approval awards the task's points (and the quest's bonus)
+    once. Raises ``AlreadyReviewed`` for a decided submission. The user is
+    notified; the admin API and the Django admin actions both call this.
+    """
+    with transaction.atomic():
+        _lock_user(submission.user_id)
+        locked = (
+            Submission.objects.select_for_update()
+            .select_related("task__quest", "user")
+            .filter(pk=submission.pk)
+            .first()
+        )
+        if locked is None or locked.status != SubmissionStatus.PENDING:
+            raise AlreadyReviewed()
+        if decision == "approve":
+            if _has_approved(locked.task, locked.user_id):
+                raise AlreadyCompleted("This user has already completed this task.")
+            outcome = Outcome(SubmissionStatus.APPROVED, reason)
+        else:
+            outcome = Outcome(SubmissionStatus.REJECTED, reason or "Rejected by an organiser.")
+        locked.reviewer = reviewer
+        locked.reviewed_at = timezone.now()
+        _apply_outcome(locked, outcome)
+        _notify_decision(locked)
+    return locked
+
+
+def _notify_decision(submission: Submission) -> None:
+    from notifications.services import notify
+
+    task = submission.task
+    approved = submission.status == SubmissionStatus.APPROVED
+    if approved:
+        title = f"“{task.title}” approved"
+        body = f"You earned {submission.points_awarded} points in {task.quest.title}."
+    else:
+        title = f"“{task.title}” not accepted"
+        body = submission.reason
+    notify(
+        submission.user,
+        kind="submission_reviewed",
+        title=title,
+        body=body,
+        data={
+            "submission": submission.pk,
+            "quest": task.quest_id,
+            "task": task.pk,
+            "status": submission.status,
+            "points_awarded": submission.points_awarded,
+        },
+    )
