@@ -1,20 +1,32 @@
 """
 ``/ws/notifications/?token=<access JWT>``: a user's notifications and
 leaderboard changes, pushed as they are committed.
+
+The consumer authenticates, joins the user's group (``user.<id>``) and
+relays whatever ``publish_to_user`` sends there: ``{"type":
+"notification", ...}`` and ``{"type": "leaderboard", ...}``. It never
+writes models. A client may send ``{"type": "ping"}`` (or the text
+``ping``) as a heartbeat and gets ``{"type": "pong"}``. Push is a hint:
+after a reconnect a client re-reads ``GET /api/v1/notifications/``.
 """
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs
 
+import structlog
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.realtime import user_group
 
+logger = structlog.get_logger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNAVAILABLE = 1011
 
 
 @database_sync_to_async
@@ -31,30 +43,48 @@ def _user_id_for(raw_token: str) -> int | None:
     return int(user_id)
 
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
+class NotificationConsumer(AsyncWebsocketConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
         raw = (query.get("token") or [""])[0]
         user_id = await _user_id_for(raw) if raw else None
+        # Accept first so the close code reaches the client (a close before
+        # accept is an HTTP 403 with no code).
+        await self.accept()
         if user_id is None:
-            # Accept first so the close code reaches the client (a close before
-            # accept is an HTTP 403 with no code).
-            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.group = user_group(user_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        group = user_group(user_id)
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:  # Redis down: tell the client to retry rather than sit on a dead socket
+            logger.warning("ws_group_add_failed", error=str(exc))
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        self.group = group
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception as exc:  # the membership expires with the layer's group_expiry anyway
+                logger.warning("ws_group_discard_failed", error=str(exc))
+            self.group = None
 
-    async def receive_json(self, content, **kwargs) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or self.group is None:
+            return
+        if text_data.strip() == "ping":
+            await self.send(text_data=json.dumps({"type": "pong"}))
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            return
         if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+            await self.send(text_data=json.dumps({"type": "pong"}))
 
     async def push(self, event: dict) -> None:
-        await self.send_json(event["payload"])
+        await self.send(text_data=json.dumps(event["payload"], separators=(",", ":")))

@@ -1,10 +1,13 @@
 """
 The one way services push to WebSocket clients: after commit, to the
 user's group. Push is a hint; clients re-read over REST, so a message the
-channel layer drops (or Redis being down) loses nothing.
+channel layer drops (a group over capacity, or Redis being down) loses
+nothing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import structlog
 from asgiref.sync import async_to_sync
@@ -18,17 +21,33 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def _send(group: str, message: dict) -> None:
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        try:
+            await layer.group_send(group, message)
+        except Exception as exc:  # the layer is best effort: never fail the caller
+            logger.warning("realtime_push_failed", group=group, error=str(exc))
+
+
+def _send(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not messages:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        # One event loop for the whole batch: channels-redis keeps its
+        # connections per loop, so a loop per message would reconnect each time.
+        async_to_sync(_send_all)(layer, messages)
     except Exception as exc:  # the layer is best effort: never fail the caller's request
-        logger.warning("realtime_push_failed", group=group, error=str(exc))
+        logger.warning("realtime_push_failed", groups=len(messages), error=str(exc))
 
 
 def publish_to_user(user_id: int, payload: dict) -> None:
     """Send ``payload`` to ``user_id``'s sockets once the current transaction commits."""
-    message = {"type": "push", "payload": payload}
-    transaction.on_commit(lambda: _send(user_group(user_id), message))
+    publish_to_users([(user_id, payload)])
+
+
+def publish_to_users(items: Iterable[tuple[int, dict]]) -> None:
+    """Send each ``(user_id, payload)`` once the current transaction commits, in one batch."""
+    messages = [(user_group(user_id), {"type": "push", "payload": payload}) for user_id, payload in items]
+    if messages:
+        transaction.on_commit(lambda: _send(messages))
