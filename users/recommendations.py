@@ -181,7 +181,7 @@ def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]
     excluded = blocked_user_ids(user) | connected_user_ids(user) | {user.pk}
 
     my_interests = _terms(user.interests)
-    my_topics = {**_terms(user.enrichment_tags), **my_interests}
+    my_topics = {**my_interests, **{k: v for k, v in _terms(user.enrichment_tags).items() if k not in my_interests}}
     my_roles = roles_in_title(user.job_title or "")
 
     my_sessions = {
