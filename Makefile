@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench fuzz security clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+## fuzz: schemathesis over /api/schema/ against a live server (PostgreSQL + Redis; FUZZ_EXAMPLES sets the depth)
+FUZZ_EXAMPLES ?= 40
+fuzz: $(STAMP)
+	$(PY) scripts/fuzz.py --max-examples $(FUZZ_EXAMPLES)
+
+## security: dependency audit (pip-audit) and static scan (bandit, high severity)
+security: $(STAMP)
+	$(VENV)/bin/bandit -q -r ibw users conferences events quests notifications integrations -x '*/migrations/*' -lll
+	$(VENV)/bin/pip-audit -r requirements.txt --no-deps --progress-spinner off
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -195,8 +196,15 @@ def permission_denied(request, exception=None):
     return JsonResponse(error_body("You do not have permission to do this.", "PERMISSION_DENIED"), status=403)
 
 
+@csrf_exempt
 def page_not_found(request, exception=None):
     return JsonResponse(error_body("Not found.", "NOT_FOUND"), status=404)
+
+
+def csrf_failure(request, reason=""):
+    """``CSRF_FAILURE_VIEW``: only Django admin forms use CSRF; the API uses tokens."""
+    return JsonResponse(error_body("The form expired or was not sent from this site; reload it and try again.",
+                                   "PERMISSION_DENIED"), status=403)
 
 
 def server_error(request):

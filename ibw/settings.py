@@ -343,6 +343,7 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "ibw.errors.csrf_failure"
 
 # --- I18N -----------------------------------------------------------------------
 

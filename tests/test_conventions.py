@@ -40,6 +40,20 @@ def test_unknown_url_has_error_body(api):
     assert response.json() == {"error": "Not found.", "code": "NOT_FOUND"}
 
 
+def test_post_to_unknown_api_url_is_json_404_not_csrf_page(user):
+    from rest_framework.test import APIClient
+
+    from users.services import issue_tokens
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_tokens(user)['access']}")
+
+    response = client.post("/api/v1/users/null,null/block/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+
+
 def test_method_not_allowed_has_error_body(user_api):
     response = user_api.delete("/api/v1/users/me/")
 
