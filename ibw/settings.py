@@ -124,7 +124,15 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "ibw:asgi", "capacity": 1500, "expiry": 30},
+        # redis-py 8 reads with a 5 s socket timeout by default, the same as
+        # channels-redis's 5 s BZPOPMIN: an idle socket's receive loop then dies
+        # with "Timeout reading". A longer timeout keeps idle sockets alive.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "prefix": "ibw:asgi",
+            "capacity": 1500,
+            "expiry": 30,
+        },
     }
 }
 
@@ -303,6 +311,9 @@ _storage_backends = {
             "querystring_auth": env.bool("AWS_QUERYSTRING_AUTH", default=True),
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=3600),
             "default_acl": env.str("AWS_DEFAULT_ACL", default=None),
+            # SigV4: the only scheme R2 and newer S3 regions accept for signed URLs.
+            "signature_version": env.str("AWS_S3_SIGNATURE_VERSION", default="s3v4"),
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default=None),
             "file_overwrite": False,
         },
     },
