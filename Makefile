@@ -38,8 +38,9 @@ security: $(STAMP)
 	$(VENV)/bin/bandit -q -r ibw users conferences events quests notifications integrations -x '*/migrations/*' -lll
 	$(VENV)/bin/pip-audit -r requirements.txt --no-deps --progress-spinner off
 
+## bench: every script in bench/ against PostgreSQL and Redis ($$DATABASE_URL / $$REDIS_URL); writes bench/RESULTS.md
 bench: $(STAMP)
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .run staticfiles .pytest_cache
