@@ -212,9 +212,9 @@ def stack(transactional_db, browser_telegram, tmp_path):
                 running.processes[name] = subprocess.Popen(
                     command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
-        running.wait_for("Daphne answering /health", lambda: _answers(f"{running.base_url}/health"), 30)
-        running.wait_for("the Celery worker ready", lambda: " ready." in running.log("worker"), 30)
-        running.wait_for("Celery beat started", lambda: "beat: Starting" in running.log("beat"), 30)
+        running.wait_for("Daphne answering /health", lambda: _answers(f"{running.base_url}/health"), 60)
+        running.wait_for("the Celery worker ready", lambda: " ready." in running.log("worker"), 60)
+        running.wait_for("Celery beat started", lambda: "beat: Starting" in running.log("beat"), 60)
         yield running
     finally:
         for process in reversed(running.processes.values()):
