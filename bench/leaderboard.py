@@ -165,6 +165,16 @@ def main() -> None:
         p50 = _percentile(timings["sql"], 50) / _percentile(timings["redis"], 50)
         p99 = _percentile(timings["sql"], 99) / _percentile(timings["redis"], 99)
         print(f"  ratio SQL/Redis: p50 {p50:.1f}x, p99 {p99:.1f}x")
+        # One line per figure for bench/run_all.py: BENCH <figure> | <value> | <ratio>
+        print(
+            f"BENCH leaderboard top-{LIMIT} + my rank, {USERS:,} users, Redis p50 / p99 | "
+            f"{_percentile(timings['redis'], 50):.2f} / {_percentile(timings['redis'], 99):.2f} ms | "
+            f"SQL {p50:.1f}x / {p99:.1f}x slower"
+        )
+        print(
+            f"BENCH leaderboard top-{LIMIT} + my rank, {USERS:,} users, SQL RANK() p50 / p99 | "
+            f"{_percentile(timings['sql'], 50):.2f} / {_percentile(timings['sql'], 99):.2f} ms | -"
+        )
         print(f"  total {time.monotonic() - started:.1f} s")
     finally:
         keys = list(redis.scan_iter(match=f"{settings.LEADERBOARD_KEY_PREFIX}:*"))

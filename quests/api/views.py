@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions
+from rest_framework import generics, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,24 +44,31 @@ def _caller(request: Request) -> User | None:
     return request.user if request.user.is_authenticated else None
 
 
-class QuestListView(APIView):
+class QuestListView(generics.ListAPIView):
     permission_classes = [ReadUserWriteAdmin]
+    serializer_class = s.QuestSerializer
+    pagination_class = PageNumberPagination
+
+    def get_queryset(self):
+        filters = s.QuestFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return quests_visible_to(
+            _caller(self.request),
+            include_inactive=is_admin(self.request),
+            conference=filters.validated_data.get("conference"),
+        )
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "statuses": getattr(self, "statuses", {})}
 
     @extend_schema(
-        operation_id="quests_list",
-        parameters=[OpenApiParameter("conference", str, description="Conference slug")],
-        responses=s.QuestSerializer(many=True),
+        operation_id="quests_list", parameters=[OpenApiParameter("conference", str, description="Conference slug")]
     )
-    def get(self, request: Request) -> Response:
-        filters = s.QuestFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        quests = quests_visible_to(
-            _caller(request), include_inactive=is_admin(request), conference=filters.validated_data.get("conference")
-        )
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(quests, request, view=self)
-        context = {"request": request, "statuses": task_statuses_for(_caller(request), page)}
-        return paginator.get_paginated_response(s.QuestSerializer(page, many=True, context=context).data)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        # The caller's statuses for the page's tasks, in one query.
+        self.statuses = task_statuses_for(_caller(request), page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
         operation_id="quests_create", request=s.QuestCreateInputSerializer, responses={201: s.QuestSerializer}
@@ -103,25 +110,21 @@ class SubmissionCreateView(APIView):
         return Response(s.SubmissionResultSerializer(submission).data, status=201)
 
 
-class SubmissionListView(APIView):
+class SubmissionListView(generics.ListAPIView):
     permission_classes = [IsAdmin]
+    serializer_class = s.SubmissionSerializer
+    pagination_class = PageNumberPagination
 
-    @extend_schema(
-        operation_id="quests_submissions_list",
-        parameters=[s.SubmissionFilterSerializer],
-        responses=s.SubmissionSerializer(many=True),
-    )
-    def get(self, request: Request) -> Response:
-        filters = s.SubmissionFilterSerializer(data=request.query_params)
+    def get_queryset(self):
+        filters = s.SubmissionFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        submissions = submissions_for_review(
+        return submissions_for_review(
             status=filters.validated_data.get("status"), quest_id=filters.validated_data.get("quest")
         )
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(submissions, request, view=self)
-        return paginator.get_paginated_response(
-            s.SubmissionSerializer(page, many=True, context={"request": request}).data
-        )
+
+    @extend_schema(operation_id="quests_submissions_list", parameters=[s.SubmissionFilterSerializer])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 class SubmissionReviewView(APIView):
