@@ -17,11 +17,14 @@ anyone with a connection row with them (pending, accepted or declined) and
 anyone blocked either way; people with no points in common are left out.
 
 The computation is a fixed number of indexed queries (never one per
-candidate) and a pass in Python; the best ``CACHE_TOP`` results are cached
-per user and conference for ``CACHE_TTL`` seconds. Exclusions (connections,
-blocks, ``directory_visible``) are applied again on every read, so a cached
-list never shows someone just blocked or connected. The cache fails open:
-with Redis down, every call computes.
+candidate) and a pass in Python. Two cache levels in Redis: the conference's
+``AttendeeIndex`` (inverted lists from each normalized term to the people
+listing it, and roles per attendee; one query to build) for ``INDEX_TTL``
+seconds, shared by all callers; and each caller's best ``CACHE_TOP``
+results for ``CACHE_TTL`` seconds. Exclusions (connections, blocks,
+``directory_visible``) are applied again on every read, so a cached list
+never shows someone just blocked or connected. Both caches fail open: with
+Redis down, every call computes.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from users.selectors import blocked_user_ids, connected_user_ids
 logger = structlog.get_logger(__name__)
 
 CACHE_TTL = 300
+INDEX_TTL = 120
 CACHE_TOP = 100
 MAX_LIMIT = 50
 
@@ -89,7 +93,7 @@ class Recommendation:
 
 
 def _norm(term: str) -> str:
-    return " ".join(term.split()).casefold()
+    return " ".join(term.split()).lower()
 
 
 def _terms(values) -> dict[str, str]:
@@ -154,9 +158,9 @@ def _cache_get(key: str):
         return None
 
 
-def _cache_set(key: str, value) -> None:
+def _cache_set(key: str, value, ttl: int = CACHE_TTL) -> None:
     try:
-        cache.set(key, value, CACHE_TTL)
+        cache.set(key, value, ttl)
     except Exception as exc:  # as above
         logger.warning("recommendations_cache_unavailable", error=str(exc))
 
@@ -168,21 +172,115 @@ def clear_cached_recommendations(user: User, conference) -> None:
         logger.warning("recommendations_cache_unavailable", error=str(exc))
 
 
+def _visible_attendances(conference):
+    from conferences.models import Attendance
+
+    return Attendance.objects.filter(conference=conference, user__directory_visible=True, user__is_active=True)
+
+
+@dataclass
+class AttendeeIndex:
+    """
+    What scoring needs from a conference's visible attendees, built in one
+    query and shared by every caller for ``INDEX_TTL`` seconds: inverted
+    lists from a normalized term to the people listing it, and the roles
+    read off each job title.
+    """
+
+    visible: set[int]
+    interest_postings: dict[str, list[int]]
+    tag_postings: dict[str, list[int]]
+    roles: dict[int, frozenset[str]]
+
+
+def build_attendee_index(conference) -> AttendeeIndex:
+    """Build the index for ``conference`` (one query; uncached)."""
+    visible: set[int] = set()
+    interest_postings: dict[str, list[int]] = defaultdict(list)
+    tag_postings: dict[str, list[int]] = defaultdict(list)
+    roles: dict[int, frozenset[str]] = {}
+    for other_id, interests, tags, job_title in _visible_attendances(conference).values_list(
+        "user_id", "user__interests", "user__enrichment_tags", "user__job_title"
+    ):
+        visible.add(other_id)
+        for key in _term_keys(interests):
+            interest_postings[key].append(other_id)
+        for key in _term_keys(tags):
+            tag_postings[key].append(other_id)
+        their_roles = roles_in_title(job_title) if job_title else frozenset()
+        if their_roles:
+            roles[other_id] = their_roles
+    return AttendeeIndex(
+        visible=visible, interest_postings=dict(interest_postings), tag_postings=dict(tag_postings), roles=roles
+    )
+
+
+def attendee_index(conference) -> AttendeeIndex:
+    """Return the conference's attendee index from the cache, building it when missing."""
+    key = f"recs:index:v1:{conference.pk}"
+    index = _cache_get(key)
+    if index is None:
+        index = build_attendee_index(conference)
+        _cache_set(key, index, INDEX_TTL)
+    return index
+
+
+@lru_cache(maxsize=1024)
+def _best_role_pair(my_roles: frozenset[str], their_roles: frozenset[str]) -> tuple[int, str, str] | None:
+    """(points, my role, their role) for the best complementary pair, or ``None``."""
+    best = None
+    for mine in sorted(my_roles):
+        for theirs in sorted(their_roles):
+            points = COMPLEMENTARY_ROLES.get(frozenset({mine, theirs}), 0) if mine != theirs else 0
+            if points and (best is None or points > best[0]):
+                best = (points, mine, theirs)
+    return best
+
+
+def _attendee_matches(
+    index: AttendeeIndex, keys: set[str], my_roles: frozenset[str]
+) -> tuple[dict[int, tuple[set[str], set[str]]], dict[int, tuple[int, str, str]]]:
+    """
+    Return ``(terms, roles)``: ``terms`` maps an attendee to (their
+    interests among ``keys``, their enrichment tags among ``keys``);
+    ``roles`` to (points, my role, their role) for the best complementary
+    pair. Reads only the posting lists of ``keys``.
+    """
+    terms: dict[int, tuple[set[str], set[str]]] = {}
+    for position, postings in ((0, index.interest_postings), (1, index.tag_postings)):
+        for key in keys:
+            for other_id in postings.get(key, ()):
+                if other_id not in terms:
+                    terms[other_id] = (set(), set())
+                terms[other_id][position].add(key)
+    roles: dict[int, tuple[int, str, str]] = {}
+    if any(pair & my_roles for pair in COMPLEMENTARY_ROLES):
+        for other_id, their_roles in index.roles.items():
+            best = _best_role_pair(my_roles, their_roles)
+            if best:
+                roles[other_id] = best
+    return terms, roles
+
+
 def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]:
     """
     Return ``[(user_id, score, reasons)]`` for the best ``CACHE_TOP``
     candidates at ``conference``, best first (ties by id), uncached.
 
-    Five queries whatever the number of attendees, plus two for exclusions.
+    At most eight queries whatever the number of attendees; each returns
+    only people who share something with ``user``. Reasons are worded for
+    the best candidates only.
     """
-    from conferences.models import Attendance, Bookmark
+    from conferences.models import Bookmark
     from events.models import RSVP, RSVPStatus
 
     excluded = blocked_user_ids(user) | connected_user_ids(user) | {user.pk}
 
     my_interests = _terms(user.interests)
     my_topics = {**my_interests, **{k: v for k, v in _terms(user.enrichment_tags).items() if k not in my_interests}}
-    my_roles = roles_in_title(user.job_title or "")
+    index = attendee_index(conference)
+    visible = index.visible
+    terms, roles = _attendee_matches(index, set(my_topics), roles_in_title(user.job_title or ""))
 
     my_sessions = {
         session_id: (title, track)
@@ -192,12 +290,12 @@ def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]
     }
     shared_sessions: dict[int, list[int]] = defaultdict(list)
     if my_sessions:
-        for other_id, session_id in (
-            Bookmark.objects.filter(session_id__in=list(my_sessions))
-            .exclude(user_id=user.pk)
-            .values_list("user_id", "session_id")
+        # Filtered against ``visible`` here: joining users and attendances in SQL cost 10x.
+        for other_id, session_id in Bookmark.objects.filter(session_id__in=list(my_sessions)).values_list(
+            "user_id", "session_id"
         ):
-            shared_sessions[other_id].append(session_id)
+            if other_id in visible:
+                shared_sessions[other_id].append(session_id)
 
     my_events = dict(
         RSVP.objects.filter(user=user, status=RSVPStatus.GOING)
@@ -206,66 +304,53 @@ def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]
     )
     shared_events: dict[int, list[int]] = defaultdict(list)
     if my_events:
-        for other_id, event_id in (
-            RSVP.objects.filter(event_id__in=list(my_events), status=RSVPStatus.GOING)
-            .exclude(user_id=user.pk)
-            .values_list("user_id", "event_id")
-        ):
-            shared_events[other_id].append(event_id)
+        for other_id, event_id in RSVP.objects.filter(
+            event_id__in=list(my_events), status=RSVPStatus.GOING
+        ).values_list("user_id", "event_id"):
+            if other_id in visible:
+                shared_events[other_id].append(event_id)
 
-    candidates = Attendance.objects.filter(
-        conference=conference, user__directory_visible=True, user__is_active=True
-    ).values_list("user_id", "user__interests", "user__enrichment_tags", "user__job_title")
+    my_interest_keys = set(my_interests)
+    no_terms: tuple[set[str], set[str]] = (set(), set())
 
-    scored: list[tuple[int, int, list[str]]] = []
-    for other_id, interests, tags, job_title in candidates:
-        if other_id in excluded:
-            continue
-        score = 0
-        reasons: list[str] = []
+    def shared_terms(other_id: int) -> tuple[list[str], list[str]]:
+        """(interests both listed, other topics in common), in the caller's order and spelling."""
+        their_interests, their_tags = terms.get(other_id, no_terms)
+        shared = their_interests & my_interest_keys
+        topics = (their_interests | their_tags) - shared
+        return [n for k, n in my_topics.items() if k in shared], [n for k, n in my_topics.items() if k in topics]
 
-        their_interests = _term_keys(interests)
-        shared = [name for key, name in my_interests.items() if key in their_interests]
-        if shared:
-            score += WEIGHT_INTEREST * len(shared)
-            reasons.append(f"Shared interests: {_names(shared)}")
-        if tags or user.enrichment_tags:
-            their_topics = their_interests | _term_keys(tags)
-            topics = [
-                name
-                for key, name in my_topics.items()
-                if key in their_topics and not (key in my_interests and key in their_interests)
-            ]
-            if topics:
-                score += WEIGHT_TOPIC * len(topics)
-                reasons.append(f"Related topics on your profiles: {_names(topics)}")
-
-        if my_roles and job_title:
-            their_roles = roles_in_title(job_title)
-            best = None
-            for mine in sorted(my_roles):
-                for theirs in sorted(their_roles):
-                    points = COMPLEMENTARY_ROLES.get(frozenset({mine, theirs}), 0) if mine != theirs else 0
-                    if points and (best is None or points > best[0]):
-                        best = (points, mine, theirs)
-            if best:
-                score += best[0]
-                reasons.append(f"Complementary roles: you're {ROLE_PHRASES[best[1]]}, they're {ROLE_PHRASES[best[2]]}")
-
-        session_ids = shared_sessions.get(other_id)
-        if session_ids:
-            score += WEIGHT_SESSION * min(len(session_ids), MAX_SESSIONS_COUNTED)
-            reasons.append(_session_reason([my_sessions[s] for s in sorted(session_ids)]))
-
-        event_ids = shared_events.get(other_id)
-        if event_ids:
-            score += WEIGHT_EVENT * min(len(event_ids), MAX_EVENTS_COUNTED)
-            reasons.append(_event_reason([my_events[e] for e in event_ids]))
-
+    scores: list[tuple[int, int]] = []
+    for other_id in (terms.keys() | roles.keys() | shared_sessions.keys() | shared_events.keys()) - excluded:
+        their_interests, their_tags = terms.get(other_id, no_terms)
+        shared_count = len(their_interests & my_interest_keys)
+        score = WEIGHT_INTEREST * shared_count + WEIGHT_TOPIC * (len(their_interests | their_tags) - shared_count)
+        if other_id in roles:
+            score += roles[other_id][0]
+        if other_id in shared_sessions:
+            score += WEIGHT_SESSION * min(len(shared_sessions[other_id]), MAX_SESSIONS_COUNTED)
+        if other_id in shared_events:
+            score += WEIGHT_EVENT * min(len(shared_events[other_id]), MAX_EVENTS_COUNTED)
         if score:
-            scored.append((other_id, score, reasons))
+            scores.append((-score, other_id))
 
-    return heapq.nsmallest(CACHE_TOP, scored, key=lambda item: (-item[1], item[0]))
+    ranked: list[tuple[int, int, list[str]]] = []
+    for negative_score, other_id in heapq.nsmallest(CACHE_TOP, scores):
+        shared, topics = shared_terms(other_id)
+        reasons = []
+        if shared:
+            reasons.append(f"Shared interests: {_names(shared)}")
+        if topics:
+            reasons.append(f"Related topics on your profiles: {_names(topics)}")
+        if other_id in roles:
+            _, mine, theirs = roles[other_id]
+            reasons.append(f"Complementary roles: you're {ROLE_PHRASES[mine]}, they're {ROLE_PHRASES[theirs]}")
+        if other_id in shared_sessions:
+            reasons.append(_session_reason([my_sessions[s] for s in sorted(shared_sessions[other_id])]))
+        if other_id in shared_events:
+            reasons.append(_event_reason([my_events[e] for e in shared_events[other_id]]))
+        ranked.append((other_id, -negative_score, reasons))
+    return ranked
 
 
 def recommendations_for(user: User, *, conference, limit: int = 10) -> list[Recommendation]:
