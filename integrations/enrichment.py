@@ -23,6 +23,7 @@ import jsonschema
 import openai
 import structlog
 from django.conf import settings
+from openai.types.chat import ChatCompletion
 
 from integrations.errors import EnrichmentFailed
 
@@ -268,6 +269,8 @@ def summarize(sources: dict[str, Any]) -> dict[str, Any]:
         completion = with_retries(call, source="OpenAI", classify=_openai_classifier)
     finally:
         client.close()
+    if not isinstance(completion, ChatCompletion):
+        raise EnrichmentFailed("OpenAI answered something that is not a chat completion.")
     if not completion.choices:
         raise EnrichmentFailed("OpenAI answered without a choice.")
     choice = completion.choices[0]

@@ -6,6 +6,7 @@ commands change, and social enrichment runs.
 from __future__ import annotations
 
 import hmac
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -162,8 +163,8 @@ def request_enrichment(
         last_started = runs.filter(started_at__isnull=False).order_by("-started_at").first()
         if last_started is not None and not force:
             remaining = last_started.started_at + timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS) - now
-            remaining_seconds = int(remaining.total_seconds()) + 1
-            if remaining_seconds > 0:
+            if remaining.total_seconds() > 0:
+                remaining_seconds = math.ceil(remaining.total_seconds())
                 if not defer:
                     raise EnrichmentCooldown(retry_after=remaining_seconds)
                 countdown = remaining_seconds

@@ -91,7 +91,9 @@ class FakeTelegram:
             self.failures.clear()
             self.blocked_chats.clear()
             self.chat_members.clear()
+            self.updates = []
             self.delay = 0.0
+            self._message_ids = itertools.count(1)
 
     # --- server ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import asyncio
 import structlog
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from integrations import bot, services, telegram
 
@@ -61,6 +62,13 @@ class Command(BaseCommand):
 
     async def _poll(self, *, timeout: int, once: bool) -> None:
         handle = sync_to_async(_accept_and_handle, thread_sensitive=True)
+        try:
+            await self._loop(handle, timeout=timeout, once=once)
+        finally:
+            # The handlers' database connection lives in asgiref's sync thread.
+            await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+    async def _loop(self, handle, *, timeout: int, once: bool) -> None:
         async with telegram.bot_session() as client:
             # getUpdates is refused while a webhook is set.
             await client.delete_webhook()
