@@ -1,1 +1,36 @@
-urlpatterns: list = []
+from django.urls import path
+
+from conferences.api import views
+
+urlpatterns = [
+    path("conferences/", views.ConferenceListView.as_view(), name="conference-list"),
+    path("conferences/<slug:slug>/", views.ConferenceDetailView.as_view(), name="conference-detail"),
+    path(
+        "conferences/<slug:slug>/schedule-import/",
+        views.ScheduleImportView.as_view(),
+        name="conference-schedule-import",
+    ),
+    path("conferences/<slug:slug>/sessions/", views.SessionListView.as_view(), name="session-list"),
+    path(
+        "conferences/<slug:slug>/sessions/<int:session_id>/", views.SessionDetailView.as_view(), name="session-detail"
+    ),
+    path(
+        "conferences/<slug:slug>/sessions/<int:session_id>/bookmark/",
+        views.SessionBookmarkView.as_view(),
+        name="session-bookmark",
+    ),
+    path("conferences/<slug:slug>/speakers/", views.SpeakerListView.as_view(), name="speaker-list"),
+    path(
+        "conferences/<slug:slug>/speakers/<int:speaker_id>/", views.SpeakerDetailView.as_view(), name="speaker-detail"
+    ),
+    path("conferences/<slug:slug>/rooms/", views.RoomListView.as_view(), name="room-list"),
+    path("conferences/<slug:slug>/tracks/", views.TrackListView.as_view(), name="track-list"),
+    path("conferences/<slug:slug>/my-agenda/", views.MyAgendaView.as_view(), name="my-agenda"),
+    path("conferences/<slug:slug>/schedule.ics", views.ScheduleIcsView.as_view(), name="conference-ics"),
+    path("conferences/<slug:slug>/attendance/", views.AttendanceView.as_view(), name="attendance"),
+    path("conferences/<slug:slug>/attendance/badge.png", views.BadgeView.as_view(), name="attendance-badge"),
+    path("conferences/<slug:slug>/attendees/", views.AttendeeListView.as_view(), name="attendee-list"),
+    path("conferences/<slug:slug>/check-ins/", views.CheckInView.as_view(), name="conference-check-in"),
+    path("users/me/calendar/", views.MyCalendarView.as_view(), name="users-me-calendar"),
+    path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),
+]

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from conferences.models import Attendance, Conference, Room, Session, Speaker, Track
+
+
+class ConferenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conference
+        fields = ["slug", "name", "description", "venue", "timezone", "starts_on", "ends_on"]
+
+    def validate_timezone(self, value: str) -> str:
+        if value not in zoneinfo.available_timezones():
+            raise serializers.ValidationError(f"{value!r} is not a known IANA time zone.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        starts_on = attrs.get("starts_on", getattr(self.instance, "starts_on", None))
+        ends_on = attrs.get("ends_on", getattr(self.instance, "ends_on", None))
+        if starts_on and ends_on and ends_on < starts_on:
+            raise serializers.ValidationError({"ends_on": ["The conference cannot end before it starts."]})
+        return attrs
+
+
+class ConferenceUpdateInputSerializer(ConferenceSerializer):
+    class Meta(ConferenceSerializer.Meta):
+        read_only_fields = ["slug"]
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Room
+        fields = ["id", "name"]
+
+
+class TrackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Track
+        fields = ["id", "name", "color"]
+
+
+class NamedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class SpeakerSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Speaker
+        fields = ["id", "name", "avatar_url", "user"]
+
+
+class SpeakerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Speaker
+        fields = ["id", "name", "bio", "avatar_url", "links", "user"]
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """A session as the agenda shows it; expects ``sessions_for_conference``'s joins and annotations."""
+
+    room = serializers.SerializerMethodField()
+    track = serializers.SerializerMethodField()
+    speakers = serializers.SerializerMethodField()
+    bookmarked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "guid",
+            "title",
+            "abstract",
+            "description",
+            "starts_at",
+            "ends_at",
+            "room",
+            "track",
+            "type",
+            "language",
+            "url",
+            "speakers",
+            "bookmarked",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(NamedSerializer(allow_null=True))
+    def get_room(self, session: Session) -> dict | None:
+        return {"id": session.room.pk, "name": session.room.name} if session.room else None
+
+    @extend_schema_field(NamedSerializer(allow_null=True))
+    def get_track(self, session: Session) -> dict | None:
+        return {"id": session.track.pk, "name": session.track.name} if session.track else None
+
+    @extend_schema_field(SpeakerSummarySerializer(many=True))
+    def get_speakers(self, session: Session) -> list[dict]:
+        links = getattr(session, "speaker_links", None)
+        speakers = [link.speaker for link in links] if links is not None else list(session.speakers.all())
+        return [{"id": s.pk, "name": s.name, "avatar_url": s.avatar_url, "user": s.user_id} for s in speakers]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_bookmarked(self, session: Session) -> bool:
+        return bool(getattr(session, "bookmarked", False))
+
+
+class MyAgendaSessionSerializer(SessionSerializer):
+    conflicts_with = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "conflicts_with"]
+        read_only_fields = fields
+
+
+class SessionWriteInputSerializer(serializers.Serializer):
+    """Create or change a session by hand; ``room``, ``track`` and ``speakers`` are ids in the same conference."""
+
+    guid = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=300)
+    abstract = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    room = serializers.IntegerField(required=False, allow_null=True, default=None)
+    track = serializers.IntegerField(required=False, allow_null=True, default=None)
+    type = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    language = serializers.CharField(max_length=16, required=False, allow_blank=True, default="")
+    url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+    speakers = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, max_length=50)
+
+    def validate(self, attrs: dict) -> dict:
+        conference = self.context["conference"]
+        instance = self.context.get("session")
+        starts_at = attrs.get("starts_at", getattr(instance, "starts_at", None))
+        ends_at = attrs.get("ends_at", getattr(instance, "ends_at", None))
+        if starts_at and ends_at and ends_at < starts_at:
+            raise serializers.ValidationError({"ends_at": ["A session cannot end before it starts."]})
+        for name, model in (("room", Room), ("track", Track)):
+            if name in attrs and attrs[name] is not None:
+                found = model.objects.filter(conference=conference, pk=attrs[name]).first()
+                if found is None:
+                    raise serializers.ValidationError({name: [f"No such {name} in this conference."]})
+                attrs[name] = found
+        if "speakers" in attrs:
+            ids = list(dict.fromkeys(attrs["speakers"]))
+            found = {s.pk: s for s in Speaker.objects.filter(conference=conference, pk__in=ids)}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise serializers.ValidationError({"speakers": [f"No such speakers in this conference: {missing}."]})
+            attrs["speakers"] = [found[i] for i in ids]
+        return attrs
+
+
+class SpeakerSessionSerializer(serializers.ModelSerializer):
+    room = serializers.SerializerMethodField()
+    track = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = ["id", "title", "starts_at", "ends_at", "room", "track"]
+        read_only_fields = fields
+
+    @extend_schema_field(NamedSerializer(allow_null=True))
+    def get_room(self, session: Session) -> dict | None:
+        return {"id": session.room.pk, "name": session.room.name} if session.room else None
+
+    @extend_schema_field(NamedSerializer(allow_null=True))
+    def get_track(self, session: Session) -> dict | None:
+        return {"id": session.track.pk, "name": session.track.name} if session.track else None
+
+
+class SpeakerDetailSerializer(SpeakerSerializer):
+    sessions = SpeakerSessionSerializer(many=True, read_only=True)
+
+    class Meta(SpeakerSerializer.Meta):
+        fields = [*SpeakerSerializer.Meta.fields, "sessions"]
+
+
+class AttendanceSerializer(serializers.ModelSerializer):
+    conference = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    user = serializers.IntegerField(source="user_id", read_only=True)
+    checked_in_by = serializers.IntegerField(source="checked_in_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Attendance
+        fields = ["conference", "user", "status", "badge_code", "registered_at", "checked_in_at", "checked_in_by"]
+        read_only_fields = fields
+
+
+class CheckInInputSerializer(serializers.Serializer):
+    badge_code = serializers.CharField(max_length=32)
+
+
+class ImportCountsSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    removed = serializers.IntegerField()
+
+
+class CalendarUrlSerializer(serializers.Serializer):
+    url = serializers.URLField()

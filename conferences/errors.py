@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from ibw.errors import ApplicationError, NotFound, ValidationFailed
+
+
+class ScheduleInvalid(ValidationFailed):
+    message = "The schedule file is not valid."
+
+
+class ConferenceNotFound(NotFound):
+    message = "No such conference."
+
+
+class SessionNotFound(NotFound):
+    message = "No such session in this conference."
+
+
+class SpeakerNotFound(NotFound):
+    message = "No such speaker in this conference."
+
+
+class NotRegistered(NotFound):
+    message = "You are not registered for this conference."
+
+
+class BadgeNotFound(NotFound):
+    message = "No attendee has this badge code."
+
+
+class ScheduleUnavailable(ApplicationError):
+    status_code = 400
+    code = "VALIDATION_ERROR"
+    message = "The schedule could not be fetched."

@@ -1,0 +1,258 @@
+"""
+Reads for conferences: each list query carries the joins and prefetches
+that keep its endpoint at a constant number of SQL queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
+from conferences.models import (
+    Attendance,
+    Bookmark,
+    Conference,
+    Room,
+    Session,
+    SessionSpeaker,
+    Speaker,
+    Track,
+)
+from users.models import Block, User
+
+
+def access_conference(slug: str) -> Conference:
+    """Return the conference with ``slug``, or raise ``NotFound``."""
+    conference = Conference.objects.filter(slug=slug).first()
+    if conference is None:
+        raise ConferenceNotFound()
+    return conference
+
+
+def conferences() -> QuerySet[Conference]:
+    return Conference.objects.order_by("starts_on", "slug")
+
+
+def _speakers_prefetch() -> Prefetch:
+    """Each session's speakers in their order, as ``session.speaker_links`` (one query for any number)."""
+    return Prefetch(
+        "sessionspeaker_set",
+        queryset=SessionSpeaker.objects.select_related("speaker").order_by("position", "id"),
+        to_attr="speaker_links",
+    )
+
+
+def _with_bookmarked(queryset: QuerySet[Session], user: User | None) -> QuerySet[Session]:
+    if user is None or not user.is_authenticated:
+        return queryset.annotate(bookmarked=Value(False, output_field=BooleanField()))
+    return queryset.annotate(bookmarked=Exists(Bookmark.objects.filter(session=OuterRef("pk"), user=user)))
+
+
+def day_bounds(conference: Conference, day: date) -> tuple[datetime, datetime]:
+    """Return the start and end of ``day`` in the conference's time zone."""
+    zone = ZoneInfo(conference.timezone)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end
+
+
+def sessions_for_conference(
+    conference: Conference,
+    *,
+    user: User | None = None,
+    day: date | None = None,
+    track: str | None = None,
+    room: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Session]:
+    """
+    Return the conference's sessions by start time, with room, track and
+    speakers loaded and ``bookmarked`` annotated for ``user`` (three queries
+    whatever the number of sessions: sessions, speakers, and the page count).
+
+    ``track`` and ``room`` are ids, or names when not numeric.
+    """
+    sessions = Session.objects.filter(conference=conference)
+    if day is not None:
+        start, end = day_bounds(conference, day)
+        sessions = sessions.filter(starts_at__gte=start, starts_at__lt=end)
+    for name, value in (("track", track), ("room", room)):
+        if value:
+            lookup = {f"{name}_id": int(value)} if value.isdigit() else {f"{name}__name__iexact": value}
+            sessions = sessions.filter(**lookup)
+    if q:
+        speaker_match = SessionSpeaker.objects.filter(session=OuterRef("pk"), speaker__name__icontains=q)
+        sessions = sessions.filter(
+            Q(title__icontains=q) | Q(abstract__icontains=q) | Q(description__icontains=q) | Exists(speaker_match)
+        )
+    sessions = sessions.select_related("room", "track").prefetch_related(_speakers_prefetch())
+    return _with_bookmarked(sessions, user).order_by("starts_at", "id")
+
+
+def access_session(conference: Conference, session_id: int, *, user: User | None = None) -> Session:
+    """Return one session of ``conference`` with its relations, or raise ``NotFound``."""
+    session = sessions_for_conference(conference, user=user).filter(pk=session_id).first()
+    if session is None:
+        raise SessionNotFound()
+    return session
+
+
+def bookmarked_sessions(conference: Conference, *, user: User) -> list[Session]:
+    """
+    Return ``user``'s bookmarked sessions of ``conference`` by time, each with
+    ``conflicts_with``: the ids of the other bookmarked sessions it overlaps.
+    """
+    sessions = list(sessions_for_conference(conference, user=user).filter(bookmarks__user=user))
+    for session in sessions:
+        session.conflicts_with = [
+            other.pk
+            for other in sessions
+            if other.pk != session.pk and other.starts_at < session.ends_at and session.starts_at < other.ends_at
+        ]
+    return sessions
+
+
+def speakers_for_conference(conference: Conference, *, q: str | None = None) -> QuerySet[Speaker]:
+    speakers = Speaker.objects.filter(conference=conference)
+    if q:
+        speakers = speakers.filter(name__icontains=q)
+    return speakers.order_by("name", "id")
+
+
+def access_speaker(conference: Conference, speaker_id: int) -> Speaker:
+    """Return a speaker of ``conference`` with their sessions (rooms and tracks loaded), or raise ``NotFound``."""
+    speaker = (
+        Speaker.objects.filter(conference=conference, pk=speaker_id)
+        .prefetch_related(
+            Prefetch("sessions", queryset=Session.objects.select_related("room", "track").order_by("starts_at", "id"))
+        )
+        .first()
+    )
+    if speaker is None:
+        raise SpeakerNotFound()
+    return speaker
+
+
+def rooms_for_conference(conference: Conference) -> QuerySet[Room]:
+    return Room.objects.filter(conference=conference).order_by("position", "name")
+
+
+def tracks_for_conference(conference: Conference) -> QuerySet[Track]:
+    return Track.objects.filter(conference=conference).order_by("name")
+
+
+def _latest(model) -> Subquery:
+    rows = model.objects.filter(conference=OuterRef("pk")).order_by().values("conference_id")
+    return Subquery(rows.annotate(latest=Max("updated_at")).values("latest")[:1])
+
+
+def _count(model) -> Coalesce:
+    rows = model.objects.filter(conference=OuterRef("pk")).order_by().values("conference_id")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()), 0)
+
+
+def agenda_fingerprint(conference: Conference, *, user: User | None = None) -> str:
+    """
+    Return a short hash that changes whenever anything the agenda shows
+    changes: the conference, its sessions, rooms, tracks and speakers (their
+    latest ``updated_at`` and how many there are) and, for a logged-in
+    ``user``, their bookmarks of it. One query; the basis of the agenda's
+    and ``schedule.ics``'s ETags.
+    """
+    annotations = {}
+    for name, model in (("sessions", Session), ("rooms", Room), ("tracks", Track), ("speakers", Speaker)):
+        annotations[f"{name}_at"] = _latest(model)
+        annotations[f"{name}_n"] = _count(model)
+    if user is not None and user.is_authenticated:
+        mine = Bookmark.objects.filter(user=user, session__conference=OuterRef("pk")).order_by().values("user_id")
+        annotations["bookmarks_n"] = Coalesce(
+            Subquery(mine.annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()), 0
+        )
+        annotations["bookmarks_max"] = Coalesce(
+            Subquery(mine.annotate(m=Max("pk")).values("m")[:1], output_field=IntegerField()), 0
+        )
+    row = Conference.objects.filter(pk=conference.pk).annotate(**annotations).values("updated_at", *annotations).get()
+    user_part = f"user={user.pk}" if user is not None and user.is_authenticated else "anonymous"
+    raw = "|".join(f"{key}={row[key]}" for key in sorted(row)) + "|" + user_part
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def access_attendance(conference: Conference, *, user: User) -> Attendance:
+    attendance = Attendance.objects.filter(conference=conference, user=user).first()
+    if attendance is None:
+        raise NotRegistered()
+    return attendance
+
+
+def attendance_by_badge(conference: Conference | None, badge_code: str) -> Attendance:
+    """Return the attendance with ``badge_code`` (in ``conference`` when given), or raise ``NotFound``."""
+    attendances = Attendance.objects.select_related("user", "conference").filter(badge_code=badge_code.strip().upper())
+    if conference is not None:
+        attendances = attendances.filter(conference=conference)
+    attendance = attendances.first()
+    if attendance is None:
+        raise BadgeNotFound()
+    return attendance
+
+
+def attendees_directory(conference: Conference, *, viewer: User, q: str | None = None) -> QuerySet[User]:
+    """
+    Return the people registered for ``conference`` who chose to be listed
+    (``directory_visible``), leaving out anyone ``viewer`` blocked or who
+    blocked ``viewer``; ``q`` searches names, company, job title and interests.
+    """
+    blocked = Block.objects.filter(blocker=viewer).values("blocked_id")
+    blockers = Block.objects.filter(blocked=viewer).values("blocker_id")
+    people = User.objects.filter(
+        is_active=True,
+        directory_visible=True,
+        attendances__conference=conference,
+    ).exclude(pk__in=blocked)
+    people = people.exclude(pk__in=blockers)
+    if q:
+        people = people.filter(
+            Q(first_name__icontains=q)
+            | Q(last_name__icontains=q)
+            | Q(display_name__icontains=q)
+            | Q(username__icontains=q)
+            | Q(company__icontains=q)
+            | Q(job_title__icontains=q)
+            | Q(interests__icontains=q)
+        )
+    return people.order_by("first_name", "last_name", "id")
+
+
+def calendar_owner(token: str) -> User:
+    """Return the active user whose calendar feed secret is ``token``, or raise ``NotFound``."""
+    from ibw.errors import NotFound
+
+    user = User.objects.filter(calendar_token=token, is_active=True).first() if token else None
+    if user is None:
+        raise NotFound("No such calendar.")
+    return user
+
+
+def bookmarked_sessions_for_feed(user: User) -> QuerySet[Session]:
+    """Every session ``user`` bookmarked, in any conference, for their personal calendar."""
+    return (
+        Session.objects.filter(bookmarks__user=user)
+        .select_related("room", "track", "conference")
+        .order_by("starts_at", "id")
+    )

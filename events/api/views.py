@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conferences.selectors import attendance_by_badge
+from events import selectors, services
+from events.api import serializers as s
+from events.errors import PersonNotFound
+from events.models import RSVP
+from ibw.api import IsAuthenticatedUser, IsOrganizer, actor, is_admin
+from ibw.errors import ValidationFailed
+from users.models import User
+
+TAGS = ["events"]
+
+
+class IsHostOrAdmin(permissions.BasePermission):
+    """The event's host, or an admin."""
+
+    message = "Only the event's host or an admin may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return is_admin(request) or bool(request.user and request.user.is_authenticated)
+
+    def has_object_permission(self, request, view, event) -> bool:
+        return is_admin(request) or (event.host_id is not None and event.host_id == request.user.pk)
+
+
+def _caller(request) -> User | None:
+    return request.user if request.user.is_authenticated else None
+
+
+def _moment(request, name: str) -> datetime | None:
+    """A query parameter as an aware datetime; a bare date means its midnight in the server's zone."""
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    moment = parse_datetime(value)
+    if moment is None and (day := parse_date(value)) is not None:
+        moment = datetime.combine(day, time.min)
+    if moment is None:
+        raise ValidationFailed(
+            f"{name}: use an ISO 8601 date or date-time.", details={name: ["Use an ISO 8601 date or date-time."]}
+        )
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+@extend_schema(tags=TAGS)
+class EventListView(generics.ListAPIView):
+    """Side events by start time; organizers and admins create them (the caller hosts)."""
+
+    serializer_class = s.EventSerializer
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsOrganizer()]
+        return [permissions.AllowAny()]
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.events_list(
+            user=_caller(self.request),
+            conference=params.get("conference"),
+            starts_after=_moment(self.request, "starts_after"),
+            starts_before=_moment(self.request, "starts_before"),
+            q=params.get("q"),
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("conference", str, description="conference slug"),
+            OpenApiParameter("starts_after", str, description="ISO 8601 date or date-time (inclusive)"),
+            OpenApiParameter("starts_before", str, description="ISO 8601 date or date-time (exclusive)"),
+            OpenApiParameter("q", str, description="searches title, description, location"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=s.EventWriteInputSerializer, responses={201: s.EventSerializer})
+    def post(self, request):
+        data = s.EventWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.create_event(host=actor(request), **data.validated_data)
+        event = selectors.access_event(event.pk, user=_caller(request))
+        return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=TAGS)
+class EventDetailView(APIView):
+    def get_permissions(self):
+        if self.request.method in permissions.SAFE_METHODS:
+            return [permissions.AllowAny()]
+        return [IsHostOrAdmin()]
+
+    @extend_schema(responses=s.EventSerializer)
+    def get(self, request, event_id: int):
+        return Response(s.EventSerializer(selectors.access_event(event_id, user=_caller(request))).data)
+
+    @extend_schema(request=s.EventWriteInputSerializer, responses=s.EventSerializer)
+    def patch(self, request, event_id: int):
+        event = selectors.access_event(event_id)
+        self.check_object_permissions(request, event)
+        data = s.EventWriteInputSerializer(data=request.data, partial=True, context={"event": event})
+        data.is_valid(raise_exception=True)
+        services.update_event(event, **data.validated_data)
+        return Response(s.EventSerializer(selectors.access_event(event_id, user=_caller(request))).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, event_id: int):
+        event = selectors.access_event(event_id)
+        self.check_object_permissions(request, event)
+        services.delete_event(event)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=TAGS)
+class EventRSVPView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(request=None, responses={200: s.RSVPSerializer, 201: s.RSVPSerializer})
+    def post(self, request, event_id: int):
+        event = selectors.access_event(event_id)
+        rsvp, created = services.rsvp_event(event, user=request.user)
+        return Response(s.RSVPSerializer(rsvp).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, event_id: int):
+        services.cancel_rsvp(selectors.access_event(event_id), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=TAGS)
+class EventRSVPListView(generics.ListAPIView):
+    """The guest list, for the host or an admin: going first, then the waitlist in order."""
+
+    permission_classes = [IsHostOrAdmin]
+    serializer_class = s.RSVPSerializer
+    queryset = RSVP.objects.none()  # for the schema; get_queryset builds the real one
+
+    def get_queryset(self):
+        event = selectors.access_event(self.kwargs["event_id"])
+        self.check_object_permissions(self.request, event)
+        return selectors.rsvps_for_event(event)
+
+
+@extend_schema(tags=TAGS)
+class EventCheckInView(APIView):
+    """The host at the door: check a guest in by conference badge code or user id (idempotent)."""
+
+    permission_classes = [IsHostOrAdmin]
+
+    @extend_schema(request=s.EventCheckInInputSerializer, responses={200: s.RSVPSerializer})
+    def post(self, request, event_id: int):
+        event = selectors.access_event(event_id)
+        self.check_object_permissions(request, event)
+        data = s.EventCheckInInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data.get("badge_code"):
+            guest = attendance_by_badge(None, data.validated_data["badge_code"]).user
+        else:
+            guest = User.objects.filter(pk=data.validated_data["user_id"], is_active=True).first()
+            if guest is None:
+                raise PersonNotFound()
+        rsvp = services.check_in_guest(event, user=guest, by=actor(request))
+        return Response(s.RSVPSerializer(rsvp).data)

@@ -1,0 +1,61 @@
+"""Reads for side events; ``my_rsvp`` is annotated, so lists cost the same query count for any page size."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
+
+from events.errors import EventNotFound
+from events.models import RSVP, Event
+from users.models import User
+
+
+def _with_my_rsvp(events: QuerySet[Event], user: User | None) -> QuerySet[Event]:
+    if user is None or not user.is_authenticated:
+        return events.annotate(my_rsvp=Value(None, output_field=CharField()))
+    mine = RSVP.objects.filter(event=OuterRef("pk"), user=user).values("status")[:1]
+    return events.annotate(my_rsvp=Subquery(mine, output_field=CharField()))
+
+
+def events_list(
+    *,
+    user: User | None = None,
+    conference: str | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    q: str | None = None,
+) -> QuerySet[Event]:
+    """Return events by start time, with conference and host loaded and the caller's RSVP status as ``my_rsvp``."""
+    events = Event.objects.select_related("conference", "host")
+    if conference:
+        events = events.filter(conference__slug=conference)
+    if starts_after:
+        events = events.filter(starts_at__gte=starts_after)
+    if starts_before:
+        events = events.filter(starts_at__lt=starts_before)
+    if q:
+        events = events.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q))
+    return _with_my_rsvp(events, user).order_by("starts_at", "id")
+
+
+def access_event(event_id: int, *, user: User | None = None) -> Event:
+    """Return the event (any event is public), or raise ``NotFound``."""
+    event = events_list(user=user).filter(pk=event_id).first()
+    if event is None:
+        raise EventNotFound()
+    return event
+
+
+def rsvps_for_event(event: Event) -> QuerySet[RSVP]:
+    """The guest list: going first, then the waitlist in order."""
+    return (
+        RSVP.objects.filter(event=event)
+        .select_related("user", "event")
+        .order_by("status", "created_at", "id")  # "going" sorts before "waitlisted"
+    )
+
+
+def rsvps_for_calendar(user: User) -> QuerySet[RSVP]:
+    """Every RSVP of ``user`` with its event, for their personal calendar."""
+    return RSVP.objects.filter(user=user).select_related("event").order_by("event__starts_at", "event_id")
