@@ -1,0 +1,191 @@
+"""
+Throwaway servers for fault tests: a PostgreSQL cluster and a Redis, each on
+its own free port with its own data directory under a temporary folder, so
+stopping them never touches the shared 5432/6379 servers. Each cleans up
+after itself. Plus ``LiveStack``: Daphne (and optionally a Celery worker) as
+real processes against given database and Redis URLs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from ibw.embedded import EmbeddedRedis, free_port
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def postgres_bin_dir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class LocalPostgres:
+    """A private PostgreSQL cluster (trust auth, user ``postgres``) on a free port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="ibw-pg-"))
+        self.data = self.root / "data"
+        self.bin = postgres_bin_dir()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> LocalPostgres:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        if not self.data.exists():
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
+
+    def restart(self) -> None:
+        # -l: without a log file the new postmaster would hold our captured stdout open.
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "restart",
+        )
+
+    def create_database(self, name: str) -> str:
+        self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def cleanup(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LocalRedis(EmbeddedRedis):
+    """A private Redis on a free port that can be stopped and started again on the same port."""
+
+    def __init__(self) -> None:
+        super().__init__(free_port(), workdir=Path(tempfile.mkdtemp(prefix="ibw-redis-")))
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class LiveStack:
+    """Daphne (and optionally a Celery worker) as real processes."""
+
+    def __init__(self, *, database_url: str, redis_url: str, worker: bool = False, **extra_env: str) -> None:
+        self.port = free_port()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "CELERY_TASK_ALWAYS_EAGER"},
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
+        self.worker = worker
+        self.processes: list[subprocess.Popen] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def start(self) -> LiveStack:
+        self.processes.append(
+            subprocess.Popen(
+                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "ibw.asgi:application"],
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        if self.worker:
+            self.processes.append(
+                subprocess.Popen(
+                    [str(BIN / "celery"), "-A", "ibw", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+                    cwd=BASE_DIR,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("Daphne did not start")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
