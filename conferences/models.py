@@ -1,7 +1,3 @@
-# TEMPORARY NOTE TO H1 (the engineer on issue 3) from the lead: your prompt missed the
-# working agreement for this parallel session. Read /tmp/common.md NOW and follow it
-# (file ownership, DB/Redis isolation, commit rules, 01:55 UTC deadline, final report).
-# Then delete this comment block.
 from __future__ import annotations
 
 import secrets
