@@ -366,3 +366,20 @@ def test_list_query_count_is_constant(user_api, user, count, django_assert_max_n
         response = user_api.get(CONNECTIONS)
 
     assert len(response.json()["results"]) == count
+
+
+def test_admin_searches_connections_by_name():
+    from django.test import Client
+
+    from tests.factories import AdminUserFactory
+
+    admin_user = AdminUserFactory(is_superuser=True)
+    connection = ConnectionFactory(from_user__first_name="Grace", from_user__last_name="Hopper")
+    ConnectionFactory()
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.get("/admin/users/connection/", {"q": "Hopper"})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [connection]

@@ -13,6 +13,7 @@ from ibw.api import IsAuthenticatedUser, PageNumberPagination
 from ibw.errors import NotFound
 from users import connections as services
 from users.api import connection_serializers as s
+from users.models import Connection
 from users.recommendations import recommendations_for
 from users.selectors import access_connection, connections_for
 
@@ -26,6 +27,7 @@ class ConnectionListCreateView(GenericAPIView):
     permission_classes = [IsAuthenticatedUser]
     pagination_class = PageNumberPagination
     serializer_class = s.ConnectionSerializer
+    queryset = Connection.objects.none()  # for the schema; rows come from connections_for()
 
     @extend_schema(
         parameters=[s.ConnectionListFilterSerializer], responses=s.ConnectionSerializer(many=True), tags=TAGS
