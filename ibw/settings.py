@@ -166,6 +166,12 @@ CELERY_BEAT_SCHEDULE["notifications-dispatch-due"] = {
     "task": "notifications.dispatch_due",
     "schedule": timedelta(seconds=5),
 }
+# Integrations: every minute, handle Telegram updates the webhook accepted
+# but could not queue (the broker was down); each update still acts once.
+CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
+    "task": "integrations.requeue_unhandled_updates",
+    "schedule": 60.0,
+}
 # A delivery still "sending" this many seconds after its request started was
 # cut off by a crash; it is reported, not resent (see notifications.services).
 BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)

@@ -77,6 +77,16 @@ def claim_update(update_id: int) -> ProcessedUpdate | None:
     return ProcessedUpdate.objects.get(update_id=update_id)
 
 
+def unhandled_update_ids(*, received_before, received_after) -> list[int]:
+    return list(
+        ProcessedUpdate.objects.filter(
+            handled_at__isnull=True, received_at__lt=received_before, received_at__gt=received_after
+        )
+        .order_by("update_id")
+        .values_list("update_id", flat=True)[:500]
+    )
+
+
 def confirm_login_from_bot(token: str, *, identity: TelegramIdentity, chat_id: int) -> User:
     """Confirm a bot login (``/start login_<token>``) and link the chat, which proves the user reaches the bot."""
     user = confirm_bot_login(token, identity=identity, chat_id=chat_id)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
 from celery import shared_task
+from django.utils import timezone
 
 from integrations import bot, services, telegram
 
@@ -54,3 +57,21 @@ def send_bot_reply_task(self, *, chat_id: int, text: str) -> None:
 @shared_task(name="integrations.enrich_user", acks_late=True)
 def enrich_user_task(*, run_id: int) -> None:
     services.run_enrichment(run_id)
+
+
+@shared_task(name="integrations.requeue_unhandled_updates")
+def requeue_unhandled_updates_task() -> int:
+    """
+    Queue the handling of updates accepted more than a minute ago but never
+    handled (the broker was down when the webhook enqueued them). Handling
+    claims each update, so an update queued twice is still acted on once.
+    """
+    now = timezone.now()
+    update_ids = list(
+        services.unhandled_update_ids(
+            received_before=now - timedelta(minutes=1), received_after=now - timedelta(days=1)
+        )
+    )
+    for update_id in update_ids:
+        handle_telegram_update_task.delay(update_id=update_id)
+    return len(update_ids)

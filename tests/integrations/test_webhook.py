@@ -386,3 +386,21 @@ def test_webhook_without_bot_token_still_acts_and_answers_200(send_update, fake_
     user.refresh_from_db()
     assert user.notify_telegram is False
     assert fake_telegram.calls == []
+
+
+def test_updates_accepted_but_never_queued_are_handled_by_the_sweep(fake_telegram):
+    from datetime import timedelta
+
+    from integrations.services import accept_update
+    from integrations.tasks import requeue_unhandled_updates_task
+
+    UserFactory(telegram_id=9101, telegram_chat_id=9101)
+    update = message_update("/mute", telegram_id=9101)
+    accept_update(update, enqueue=False)
+    ProcessedUpdate.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+
+    first = requeue_unhandled_updates_task.delay().get()
+    second = requeue_unhandled_updates_task.delay().get()
+
+    assert (first, second) == (1, 0)
+    assert fake_telegram.sent_texts(9101) == ["Notifications muted. Send /unmute to get them here again."]
