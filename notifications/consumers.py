@@ -50,20 +50,23 @@ class NotificationConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         raw = (query.get("token") or [""])[0]
         user_id = await _user_id_for(raw) if raw else None
-        # Accept first so the close code reaches the client (a close before
-        # accept is an HTTP 403 with no code).
-        await self.accept()
         if user_id is None:
+            # Accept first so the close code reaches the client (a close before
+            # accept is an HTTP 403 with no code).
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         group = user_group(user_id)
         try:
+            # Join before accepting: once the client sees the socket open, nothing published can miss it.
             await self.channel_layer.group_add(group, self.channel_name)
         except Exception as exc:  # Redis down: tell the client to retry rather than sit on a dead socket
             logger.warning("ws_group_add_failed", error=str(exc))
+            await self.accept()
             await self.close(code=CLOSE_UNAVAILABLE)
             return
         self.group = group
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if self.group:

@@ -532,22 +532,23 @@ def _claim_telegram(candidates: QuerySet[Delivery]) -> Delivery | None:
     """Mark the first due pending row of ``candidates`` ``sending`` (skip locked) and return it."""
     now = timezone.now()
     with transaction.atomic():
-        pk = (
-            candidates.select_for_update(skip_locked=True)
+        delivery = (
+            candidates.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user", "broadcast", "notification")
             .filter(state=DeliveryState.PENDING, channel=Channel.TELEGRAM)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("id")
-            .values_list("pk", flat=True)
             .first()
         )
-        if pk is None:
+        if delivery is None:
             return None
-        claimed = Delivery.objects.filter(pk=pk, state=DeliveryState.PENDING).update(
+        claimed = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
             state=DeliveryState.SENDING, sending_at=now, attempts=F("attempts") + 1
         )
         if not claimed:
             return None
-    return Delivery.objects.select_related("user", "broadcast", "notification").get(pk=pk)
+    delivery.state, delivery.sending_at, delivery.attempts = DeliveryState.SENDING, now, delivery.attempts + 1
+    return delivery
 
 
 def send_telegram_batch(
@@ -568,11 +569,12 @@ def send_telegram_batch(
         candidates = Delivery.objects.filter(pk__in=delivery_ids or [], broadcast__isnull=True)
     result = LaneResult()
     deadline = time.monotonic() + budget_seconds
-    last_refresh = time.monotonic()
+    last_refresh = last_beat = 0.0
     with TelegramSender() as sender:
         while time.monotonic() < deadline:
-            if broadcast_id is not None:
+            if broadcast_id is not None and time.monotonic() - last_beat > 1:
                 _beat(broadcast_id)
+                last_beat = time.monotonic()
             wait = ratelimit.acquire(max_wait=5.0)
             if wait:
                 result.paused_for = wait
@@ -586,7 +588,8 @@ def send_telegram_batch(
             else:
                 result.failed += 1
             if broadcast_id is not None and time.monotonic() - last_refresh > 2:
-                refresh_progress(broadcast_id)
+                if last_refresh:
+                    refresh_progress(broadcast_id)
                 last_refresh = time.monotonic()
     if broadcast_id is not None:
         if result.drained:
