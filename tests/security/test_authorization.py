@@ -1,0 +1,306 @@
+"""
+Authorization across the whole API, driven by the OpenAPI schema: every
+operation is classified below, so a new endpoint that nobody classified fails
+``test_every_operation_is_classified`` instead of slipping through.
+
+- anonymous → 401 ``NOT_AUTHENTICATED`` on everything that is not public;
+- admin operations: no credentials or a wrong ``X-Admin-Key`` → 401, a
+  normal user's JWT → 403 ``PERMISSION_DENIED``;
+- role and host operations: a normal user → 403;
+- another user's private object → 404, never 403.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from notifications.models import Broadcast, Notification
+from quests.models import Quest, Submission, Task
+from tests.conftest import client_for
+from tests.factories import (
+    AttendanceFactory,
+    ConferenceFactory,
+    EventFactory,
+    SessionFactory,
+    SpeakerFactory,
+    UserFactory,
+)
+from users.models import Connection
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {
+    "POST /api/v1/auth/logout/",
+    "POST /api/v1/auth/telegram/",
+    "POST /api/v1/auth/telegram/bot-login/",
+    "GET /api/v1/auth/telegram/bot-login/{token}/",
+    "POST /api/v1/auth/telegram/webapp/",
+    "POST /api/v1/auth/token/refresh/",
+    "GET /api/v1/calendar/{token}.ics",
+    "GET /api/v1/conferences/",
+    "GET /api/v1/conferences/{slug}/",
+    "GET /api/v1/conferences/{slug}/rooms/",
+    "GET /api/v1/conferences/{slug}/tracks/",
+    "GET /api/v1/conferences/{slug}/schedule.ics",
+    "GET /api/v1/conferences/{slug}/sessions/",
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/",
+    "GET /api/v1/conferences/{slug}/speakers/",
+    "GET /api/v1/conferences/{slug}/speakers/{speaker_id}/",
+    "GET /api/v1/events/",
+    "GET /api/v1/events/{event_id}/",
+    # Authenticated by Telegram's secret-token header instead (403 without it).
+    "POST /api/v1/integrations/telegram/webhook/",
+}
+
+ADMIN = {
+    "GET /api/v1/admin/broadcasts/",
+    "POST /api/v1/admin/broadcasts/",
+    "GET /api/v1/admin/broadcasts/{id}/",
+    "POST /api/v1/admin/broadcasts/{id}/cancel/",
+    "POST /api/v1/admin/broadcasts/preview/",
+    "POST /api/v1/conferences/",
+    "PATCH /api/v1/conferences/{slug}/",
+    "POST /api/v1/conferences/{slug}/schedule-import/",
+    "POST /api/v1/conferences/{slug}/sessions/",
+    "PATCH /api/v1/conferences/{slug}/sessions/{session_id}/",
+    "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/",
+    "POST /api/v1/quests/",
+    "GET /api/v1/quests/submissions/",
+    "POST /api/v1/quests/submissions/{id}/review/",
+}
+
+# Roles (organizer, staff) and hosts: a plain user gets 403; admins pass.
+ROLE_OR_HOST = {
+    "POST /api/v1/conferences/{slug}/check-ins/",
+    "POST /api/v1/events/",
+    "PATCH /api/v1/events/{event_id}/",
+    "DELETE /api/v1/events/{event_id}/",
+    "POST /api/v1/events/{event_id}/check-ins/",
+    "GET /api/v1/events/{event_id}/rsvps/",
+}
+
+USER = {
+    "GET /api/v1/conferences/{slug}/attendance/",
+    "POST /api/v1/conferences/{slug}/attendance/",
+    "GET /api/v1/conferences/{slug}/attendance/badge.png",
+    "GET /api/v1/conferences/{slug}/attendees/",
+    "GET /api/v1/conferences/{slug}/my-agenda/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/bookmark/",
+    "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/bookmark/",
+    "GET /api/v1/connections/",
+    "POST /api/v1/connections/",
+    "GET /api/v1/connections/{id}/",
+    "DELETE /api/v1/connections/{id}/",
+    "POST /api/v1/connections/{id}/accept/",
+    "POST /api/v1/connections/{id}/decline/",
+    "GET /api/v1/connections/recommendations/",
+    "POST /api/v1/connections/scan/",
+    "POST /api/v1/events/{event_id}/rsvp/",
+    "DELETE /api/v1/events/{event_id}/rsvp/",
+    "GET /api/v1/leaderboard/",
+    "GET /api/v1/notifications/",
+    "POST /api/v1/notifications/{id}/read/",
+    "POST /api/v1/notifications/read-all/",
+    "GET /api/v1/notifications/unread-count/",
+    "GET /api/v1/quests/",
+    "GET /api/v1/quests/{id}/",
+    "POST /api/v1/quests/{quest_id}/tasks/{task_id}/submissions/",
+    "GET /api/v1/users/{user_id}/",
+    "POST /api/v1/users/{user_id}/block/",
+    "DELETE /api/v1/users/{user_id}/block/",
+    "GET /api/v1/users/me/",
+    "PATCH /api/v1/users/me/",
+    "PUT /api/v1/users/me/avatar/",
+    "GET /api/v1/users/me/calendar/",
+    "POST /api/v1/users/me/calendar/",
+    "POST /api/v1/users/me/enrich/",
+    "GET /api/v1/users/me/points/",
+}
+
+
+def _schema_operations() -> set[str]:
+    schema = APIClient().get("/api/schema/?format=json").json()
+    return {
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+@pytest.fixture
+def world():
+    """One of each object, owned by someone other than the caller."""
+    owner = UserFactory()
+    conference = ConferenceFactory()
+    session = SessionFactory(conference=conference)
+    speaker = SpeakerFactory(conference=conference)
+    event = EventFactory(conference=conference, host=owner)
+    now = timezone.now()
+    quest = Quest.objects.create(
+        title="Q", conference=conference, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1)
+    )
+    task = Task.objects.create(quest=quest, title="Proof", type="proof", config={"kind": "text"})
+    submission = Submission.objects.create(task=task, user=owner, status="pending", text="done")
+    notification = Notification.objects.create(user=owner, kind="k", title="private")
+    third = UserFactory()
+    connection = Connection.objects.create(from_user=owner, to_user=third)
+    broadcast = Broadcast.objects.create(title="B", audience={"segment": "all"}, channels=["in_app"])
+    AttendanceFactory(conference=conference, user=owner)
+    return {
+        "slug": conference.slug,
+        "session_id": session.pk,
+        "speaker_id": speaker.pk,
+        "event_id": event.pk,
+        "quest_id": quest.pk,
+        "task_id": task.pk,
+        "user_id": owner.pk,
+        "token": "not-a-token",
+        "submission": submission,
+        "notification": notification,
+        "connection": connection,
+        "broadcast": broadcast,
+        "owner": owner,
+        "third": third,
+    }
+
+
+def _url(operation: str, world: dict) -> tuple[str, str]:
+    method, path = operation.split(" ", 1)
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name == "id":
+            if "/admin/broadcasts/" in path:
+                return str(world["broadcast"].pk)
+            if "/submissions/" in path:
+                return str(world["submission"].pk)
+            if "/notifications/" in path:
+                return str(world["notification"].pk)
+            if "/connections/" in path:
+                return str(world["connection"].pk)
+            return str(world["quest_id"])
+        return str(world[name])
+
+    return method, re.sub(r"\{(\w+)\}", value, path)
+
+
+def _call(client: APIClient, method: str, url: str):
+    return getattr(client, method.lower())(url, {}, format="json")
+
+
+def test_every_operation_is_classified():
+    classified = PUBLIC | ADMIN | ROLE_OR_HOST | USER
+
+    operations = _schema_operations()
+
+    assert operations - classified == set(), "classify these new operations in this file"
+    assert classified - operations == set(), "these classified operations no longer exist"
+
+
+def test_anonymous_is_401_on_every_non_public_operation(world):
+    anonymous = APIClient()
+    failures = {}
+    for operation in sorted(ADMIN | ROLE_OR_HOST | USER):
+        method, url = _url(operation, world)
+        response = _call(anonymous, method, url)
+        if response.status_code != 401 or response.json().get("code") != "NOT_AUTHENTICATED":
+            failures[operation] = (response.status_code, response.content[:120])
+
+    assert failures == {}
+
+
+def test_admin_operations_refuse_a_wrong_key_with_401(world):
+    client = APIClient()
+    client.credentials(HTTP_X_ADMIN_KEY="wrong-key")
+    failures = {}
+    for operation in sorted(ADMIN):
+        method, url = _url(operation, world)
+        response = _call(client, method, url)
+        if response.status_code != 401 or response.json().get("code") != "NOT_AUTHENTICATED":
+            failures[operation] = (response.status_code, response.content[:120])
+
+    assert failures == {}
+
+
+def test_admin_role_and_host_operations_refuse_a_normal_user_with_403(world):
+    client = client_for(UserFactory())
+    failures = {}
+    for operation in sorted(ADMIN | ROLE_OR_HOST):
+        method, url = _url(operation, world)
+        response = _call(client, method, url)
+        if response.status_code != 403 or response.json().get("code") != "PERMISSION_DENIED":
+            failures[operation] = (response.status_code, response.content[:120])
+
+    assert failures == {}
+
+
+def test_public_operations_do_not_ask_for_credentials(world):
+    anonymous = APIClient()
+    failures = {}
+    for operation in sorted(PUBLIC):
+        method, url = _url(operation, world)
+        response = _call(anonymous, method, url)
+        if response.status_code == 401 and "telegram" not in url and "refresh" not in url and "logout" not in url:
+            failures[operation] = response.status_code
+
+    assert failures == {}
+
+
+def test_another_users_notification_is_404(world):
+    client = client_for(world["third"])
+
+    response = client.post(f"/api/v1/notifications/{world['notification'].pk}/read/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    world["notification"].refresh_from_db()
+    assert world["notification"].read_at is None
+
+
+@pytest.mark.parametrize("action", ["get", "accept", "decline", "delete"])
+def test_a_connection_between_two_others_is_404_to_a_third(world, action):
+    outsider = client_for(UserFactory())
+    pk = world["connection"].pk
+
+    if action == "get":
+        response = outsider.get(f"/api/v1/connections/{pk}/")
+    elif action == "delete":
+        response = outsider.delete(f"/api/v1/connections/{pk}/")
+    else:
+        response = outsider.post(f"/api/v1/connections/{pk}/{action}/")
+
+    assert response.status_code == 404
+    assert Connection.objects.filter(pk=pk, status="pending").exists()
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+def test_the_sender_cannot_answer_their_own_request(world, action):
+    sender = client_for(world["owner"])
+
+    response = sender.post(f"/api/v1/connections/{world['connection'].pk}/{action}/")
+
+    assert response.status_code == 404
+    assert Connection.objects.get(pk=world["connection"].pk).status == "pending"
+
+
+def test_another_users_submission_is_not_listed_to_them(world):
+    outsider = client_for(UserFactory())
+
+    response = outsider.get("/api/v1/quests/submissions/")
+
+    assert response.status_code == 403
+
+
+def test_admin_key_and_staff_jwt_both_pass_admin_operations(world, admin_api, admin_user):
+    staff = client_for(admin_user)
+
+    for client in (admin_api, staff):
+        assert client.get("/api/v1/admin/broadcasts/").status_code == 200
+        assert client.get("/api/v1/quests/submissions/").status_code == 200
