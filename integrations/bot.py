@@ -67,6 +67,9 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
     gets the help) are answered; other updates return no replies. Long
     replies are split under Telegram's message length.
     """
+    if isinstance(update.get("my_chat_member"), dict):
+        _chat_member_changed(update["my_chat_member"])
+        return []
     message = update.get("message")
     if not isinstance(message, dict):
         return []
@@ -96,6 +99,17 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
     )
     logger.info("bot_command", command=name.lower(), telegram_id=sender["id"])
     return [Reply(chat["id"], chunk) for chunk in split_message(handler(command))]
+
+
+def _chat_member_changed(change: dict[str, Any]) -> None:
+    """The user blocked (``kicked``) or restarted (``member``) the bot in their private chat."""
+    chat, member = change.get("chat"), change.get("new_chat_member")
+    if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(member, dict):
+        return
+    if member.get("status") == "kicked":
+        services.mark_chat_blocked(chat["id"])
+    elif member.get("status") == "member":
+        services.unmark_chat_blocked(chat["id"])
 
 
 # --- commands ---------------------------------------------------------------------

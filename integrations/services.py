@@ -120,6 +120,11 @@ def mark_chat_blocked(chat_id: int) -> None:
     )
 
 
+def unmark_chat_blocked(chat_id: int) -> None:
+    """The user unblocked the bot: messages may go to ``chat_id`` again."""
+    User.objects.filter(telegram_chat_id=chat_id, telegram_blocked_at__isnull=False).update(telegram_blocked_at=None)
+
+
 # --- enrichment ---------------------------------------------------------------------------
 
 

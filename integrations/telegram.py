@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 # Telegram refuses messages longer than this many characters (after entities are parsed).
 MESSAGE_LIMIT = 4096
+# What the bot reads: commands, and private-chat membership changes (blocking the bot).
+ALLOWED_UPDATES = ["message", "my_chat_member"]
 
 
 class TelegramError(Exception):
@@ -111,9 +113,7 @@ class TelegramClient:
 
     async def set_webhook(self, url: str, *, secret_token: str) -> bool:
         return await self._call(
-            self.bot.set_webhook(
-                url=url, secret_token=secret_token or None, allowed_updates=["message", "callback_query"]
-            )
+            self.bot.set_webhook(url=url, secret_token=secret_token or None, allowed_updates=ALLOWED_UPDATES)
         )
 
     async def delete_webhook(self) -> bool:
@@ -121,7 +121,7 @@ class TelegramClient:
 
     async def get_updates(self, *, offset: int | None, timeout: int = 30) -> list[dict[str, Any]]:
         updates = await self._call(
-            self.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=["message", "callback_query"])
+            self.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
         )
         return [update.to_dict() for update in updates]
 

@@ -404,3 +404,35 @@ def test_updates_accepted_but_never_queued_are_handled_by_the_sweep(fake_telegra
 
     assert (first, second) == (1, 0)
     assert fake_telegram.sent_texts(9101) == ["Notifications muted. Send /unmute to get them here again."]
+
+
+def _chat_member_update(telegram_id: int, status: str) -> dict:
+    person = {"id": telegram_id, "is_bot": False, "first_name": "Ada"}
+    return {
+        "update_id": 70_000 + telegram_id % 1000 + (500 if status == "member" else 0),
+        "my_chat_member": {
+            "chat": {"id": telegram_id, "first_name": "Ada", "type": "private"},
+            "from": person,
+            "date": 1_700_000_000,
+            "old_chat_member": {"user": {"id": 1, "is_bot": True, "first_name": "IBW"}, "status": "member"},
+            "new_chat_member": {
+                "user": {"id": 1, "is_bot": True, "first_name": "IBW"},
+                "status": status,
+                **({"until_date": 0} if status == "kicked" else {}),
+            },
+        },
+    }
+
+
+def test_blocking_and_unblocking_the_bot_is_recorded(send_update, fake_telegram):
+    user = UserFactory(telegram_id=9201, telegram_chat_id=9201)
+
+    send_update(_chat_member_update(9201, "kicked"))
+    user.refresh_from_db()
+    blocked = user.telegram_blocked_at
+    send_update(_chat_member_update(9201, "member"))
+    user.refresh_from_db()
+
+    assert blocked is not None
+    assert user.telegram_blocked_at is None
+    assert fake_telegram.calls_of("sendMessage") == []
