@@ -189,3 +189,17 @@ def test_unblock_does_not_lift_the_other_persons_block(user_api, user):
 
 def test_block_anonymous_is_401(api, user):
     assert api.post(_block(user.pk)).status_code == 401
+
+
+def test_block_hides_both_people_from_each_others_directory(user):
+    badge = AttendanceFactory(user__directory_visible=True)
+    AttendanceFactory(conference=badge.conference, user=user)
+    user.directory_visible = True
+    user.save()
+    url = f"/api/v1/conferences/{badge.conference.slug}/attendees/"
+    assert badge.user_id in [p["id"] for p in client_for(user).get(url).json()["results"]]
+
+    client_for(user).post(_block(badge.user_id))
+
+    assert badge.user_id not in [p["id"] for p in client_for(user).get(url).json()["results"]]
+    assert user.pk not in [p["id"] for p in client_for(badge.user).get(url).json()["results"]]
