@@ -179,6 +179,35 @@ class LiveStack:
         self.stop()
         raise RuntimeError("Daphne did not start")
 
+    def start_worker_with_beat(self) -> LiveStack:
+        """A Celery worker with an embedded beat (file scheduler), for tests that need the periodic sweeps."""
+        schedule = Path(tempfile.mkdtemp(prefix="ibw-beat-")) / "schedule"
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "ibw",
+                    "worker",
+                    "-B",
+                    "--scheduler",
+                    "celery.beat:PersistentScheduler",
+                    "--schedule",
+                    str(schedule),
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        return self
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:

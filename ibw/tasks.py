@@ -1,0 +1,42 @@
+"""
+Enqueueing Celery tasks from request paths.
+
+The broker is Redis. When it is down, a request that already committed its
+work must not turn into a 500: ``enqueue`` logs and returns ``False``, and the
+periodic sweeps (``notifications.dispatch_due``,
+``integrations.requeue_unhandled_updates``, …) pick the work up from the
+database once Redis is back. Errors other than broker outages propagate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from celery import Task
+from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = structlog.get_logger(__name__)
+
+_BROKER_DOWN = (BrokerUnavailable, RedisConnectionError, RedisTimeoutError, ConnectionError)
+
+
+def enqueue(task: Task, *, countdown: float | None = None, eta: datetime | None = None, **kwargs: Any) -> bool:
+    """Send ``task`` with keyword ``kwargs``; return ``False`` (logged) when the broker is unreachable."""
+    try:
+        task.apply_async(kwargs=kwargs, countdown=countdown, eta=eta)
+    except _BROKER_DOWN as exc:
+        logger.warning("broker_unavailable_task_deferred", task=task.name, error=str(exc))
+        return False
+    return True
+
+
+def enqueue_on_commit(
+    task: Task, *, countdown: float | None = None, eta: datetime | None = None, **kwargs: Any
+) -> None:
+    """``enqueue`` once the current transaction commits (nothing is sent if it rolls back)."""
+    transaction.on_commit(lambda: enqueue(task, countdown=countdown, eta=eta, **kwargs))
