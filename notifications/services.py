@@ -12,10 +12,13 @@ Delivery guarantees
   skip_locked=True)``), its notifications created and the rows marked
   ``sent`` in one transaction, so each recipient gets exactly one row
   whatever crashes.
-* Telegram: a row is claimed and marked ``sending`` in a short transaction
-  *just before* its HTTP request, and marked ``sent``/``failed`` just after.
-  A row still ``pending`` never reached Telegram and is always safe to send
-  (a worker killed while it waited for the rate limiter loses nothing).
+* Telegram: a batch task reserves a few pending rows (``select_for_update(
+  skip_locked=True)``, ``claimed_until`` = now + lease), then marks each one
+  ``sending`` *just before* its HTTP request and ``sent``/``failed`` just
+  after. A row still ``pending`` never reached Telegram and is always safe
+  to send: a crashed task's reserved rows become claimable again when their
+  lease ends, so a worker killed while waiting for the rate limiter loses
+  nothing.
   A row found ``sending`` past ``BROADCAST_SENDING_LEASE_SECONDS`` was cut
   off mid-request: Telegram may or may not have it. We choose at-most-once
   for that one in-flight message per worker process: it is marked ``failed``
@@ -528,27 +531,43 @@ class LaneResult:
     paused_for: float = 0.0
 
 
-def _claim_telegram(candidates: QuerySet[Delivery]) -> Delivery | None:
-    """Mark the first due pending row of ``candidates`` ``sending`` (skip locked) and return it."""
+CLAIM_BATCH = 20
+
+
+def _due(now: datetime) -> Q:
+    return (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+    )
+
+
+def _claim_telegram(candidates: QuerySet[Delivery], limit: int = CLAIM_BATCH) -> list[Delivery]:
+    """
+    Reserve up to ``limit`` due pending rows of ``candidates`` for this task
+    (skip locked; ``claimed_until`` set, state still ``pending``: nothing of
+    them has reached Telegram yet) and return them with their users.
+    """
     now = timezone.now()
+    lease = timedelta(seconds=settings.BROADCAST_SENDING_LEASE_SECONDS)
     with transaction.atomic():
-        delivery = (
+        rows = list(
             candidates.select_for_update(skip_locked=True, of=("self",))
             .select_related("user", "broadcast", "notification")
-            .filter(state=DeliveryState.PENDING, channel=Channel.TELEGRAM)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by("id")
-            .first()
+            .filter(_due(now), state=DeliveryState.PENDING, channel=Channel.TELEGRAM)
+            .order_by("id")[:limit]
         )
-        if delivery is None:
-            return None
-        claimed = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
-            state=DeliveryState.SENDING, sending_at=now, attempts=F("attempts") + 1
-        )
-        if not claimed:
-            return None
+        if rows:
+            Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(claimed_until=now + lease)
+    return rows
+
+
+def _mark_sending(delivery: Delivery) -> bool:
+    """Mark a claimed row ``sending`` just before its request; ``False`` when it was cancelled meanwhile."""
+    now = timezone.now()
+    marked = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
+        state=DeliveryState.SENDING, sending_at=now, attempts=F("attempts") + 1
+    )
     delivery.state, delivery.sending_at, delivery.attempts = DeliveryState.SENDING, now, delivery.attempts + 1
-    return delivery
+    return bool(marked)
 
 
 def send_telegram_batch(
@@ -570,19 +589,24 @@ def send_telegram_batch(
     result = LaneResult()
     deadline = time.monotonic() + budget_seconds
     last_refresh = last_beat = 0.0
+    claimed: list[Delivery] = []
     with TelegramSender() as sender:
         while time.monotonic() < deadline:
             if broadcast_id is not None and time.monotonic() - last_beat > 1:
                 _beat(broadcast_id)
                 last_beat = time.monotonic()
+            if not claimed:
+                claimed = _claim_telegram(candidates)
+                if not claimed:
+                    result.drained = True
+                    break
             wait = ratelimit.acquire(max_wait=5.0)
             if wait:
                 result.paused_for = wait
                 break
-            delivery = _claim_telegram(candidates)
-            if delivery is None:
-                result.drained = True
-                break
+            delivery = claimed.pop(0)
+            if not _mark_sending(delivery):
+                continue
             if _deliver_telegram(sender, delivery):
                 result.sent += 1
             else:
@@ -591,6 +615,9 @@ def send_telegram_batch(
                 if last_refresh:
                     refresh_progress(broadcast_id)
                 last_refresh = time.monotonic()
+    if claimed:
+        # Hand back what this run reserved but did not start: other tasks may take it at once.
+        Delivery.objects.filter(pk__in=[d.pk for d in claimed], state=DeliveryState.PENDING).update(claimed_until=None)
     if broadcast_id is not None:
         if result.drained:
             finish_broadcast_if_done(broadcast_id)
@@ -618,7 +645,7 @@ def _deliver_telegram(sender: TelegramSender, delivery: Delivery) -> bool:
         ratelimit.pause(exc.retry_after)
         # Refused, so not delivered: back in the queue, and the attempt does not count.
         Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
-            state=DeliveryState.PENDING, attempts=F("attempts") - 1, error=str(exc)[:500]
+            state=DeliveryState.PENDING, attempts=F("attempts") - 1, claimed_until=None, error=str(exc)[:500]
         )
         logger.info("telegram_rate_limited", retry_after=exc.retry_after)
         return False
@@ -640,6 +667,7 @@ def _deliver_telegram(sender: TelegramSender, delivery: Delivery) -> bool:
             Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
                 state=DeliveryState.PENDING,
                 next_attempt_at=timezone.now() + timedelta(seconds=backoff),
+                claimed_until=None,
                 error=reason[:500],
             )
         if not isinstance(exc, telegram.TelegramError):
@@ -695,16 +723,11 @@ def dispatch_due() -> dict:
     for broadcast in Broadcast.objects.filter(status=BroadcastStatus.SENDING).only("pk", "channels"):
         if finish_broadcast_if_done(broadcast.pk) or _lane_alive(broadcast.pk):
             continue
-        if (
-            Delivery.objects.filter(broadcast_id=broadcast.pk, state=DeliveryState.PENDING)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .exists()
-        ):
+        if Delivery.objects.filter(_due(now), broadcast_id=broadcast.pk, state=DeliveryState.PENDING).exists():
             enqueue_lanes(broadcast.pk, broadcast.channels)
             resumed += 1
     retry_ids = list(
-        Delivery.objects.filter(broadcast__isnull=True, state=DeliveryState.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        Delivery.objects.filter(_due(now), broadcast__isnull=True, state=DeliveryState.PENDING)
         .order_by("id")
         .values_list("pk", flat=True)[:1000]
     )

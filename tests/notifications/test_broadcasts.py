@@ -213,9 +213,10 @@ def test_cancel_midway_leaves_sent_rows_and_cancels_the_rest(db, fake_telegram):
     broadcast = services.create_broadcast(title="t", audience={"segment": "all"}, channels=["telegram"])
     services.start_broadcast(broadcast.pk)
     first = Delivery.objects.filter(broadcast=broadcast).order_by("id").first()
-    services._deliver_telegram(
-        services.TelegramSender(), services._claim_telegram(Delivery.objects.filter(pk=first.pk))
-    )
+    [claimed] = services._claim_telegram(Delivery.objects.filter(pk=first.pk))
+    assert services._mark_sending(claimed)
+    with services.TelegramSender() as sender:
+        assert services._deliver_telegram(sender, claimed)
 
     cancelled = services.cancel_broadcast(broadcast)
     services.send_telegram_batch(broadcast_id=broadcast.pk)
