@@ -474,3 +474,19 @@ def test_review_of_an_unknown_submission_is_404(admin_api):
     response = admin_api.post("/api/v1/quests/submissions/999999/review/", {"decision": "approve"}, format="json")
 
     assert response.status_code == 404
+
+
+def test_submit_telegram_join_for_a_chat_the_bot_cannot_see_waits_for_an_organiser(
+    user, user_api, fake_telegram, django_capture_on_commit_callbacks
+):
+    fake_telegram.fail("getChatMember", 400, "Bad Request: chat not found", times=5)
+    task = make_quest(tasks=[telegram_task()]).tasks.get()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = user_api.post(submit_url(task), {}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["status"] == "pending"
+    assert response.json()["reason"] == "We could not check this chat automatically; an organiser will."
+    assert callbacks == []  # no automatic re-check: retrying cannot help
+    assert len(fake_telegram.calls_of("getChatMember")) == 1
