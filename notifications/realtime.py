@@ -7,6 +7,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 import structlog
@@ -21,12 +22,19 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+# group_send costs a few Redis round trips; a broadcast batch sends this many at once.
+_CONCURRENT_SENDS = 64
+
+
 async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
-    for group, message in messages:
+    async def send(group: str, message: dict) -> None:
         try:
             await layer.group_send(group, message)
         except Exception as exc:  # the layer is best effort: never fail the caller
             logger.warning("realtime_push_failed", group=group, error=str(exc))
+
+    for start in range(0, len(messages), _CONCURRENT_SENDS):
+        await asyncio.gather(*(send(g, m) for g, m in messages[start : start + _CONCURRENT_SENDS]))
 
 
 def _send(messages: list[tuple[str, dict]]) -> None:

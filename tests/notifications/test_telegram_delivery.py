@@ -89,13 +89,16 @@ def test_403_marks_the_user_unreachable_and_is_not_retried(fake_telegram, commit
 
 
 def test_429_pause_holds_back_other_workers(db, fake_telegram):
+    delivery = Delivery.objects.create(user=telegram_user(), channel="telegram")
     ratelimit.pause(30)
 
-    result = services.send_telegram_batch(delivery_ids=[])
+    result = services.send_telegram_batch(delivery_ids=[delivery.pk])
 
     # A long pause is not slept through: the task reports it and is rescheduled for then.
+    delivery.refresh_from_db()
     assert 29 < result.paused_for <= 30
     assert fake_telegram.calls_of("sendMessage") == []
+    assert (delivery.state, delivery.claimed_until) == ("pending", None)  # handed back for whoever runs next
 
 
 def test_429_pauses_all_sending_then_sends(fake_telegram, commit):
