@@ -436,3 +436,20 @@ def test_blocking_and_unblocking_the_bot_is_recorded(send_update, fake_telegram)
     assert blocked is not None
     assert user.telegram_blocked_at is None
     assert fake_telegram.calls_of("sendMessage") == []
+
+
+def test_webhook_answers_before_the_work_is_done(api, django_capture_on_commit_callbacks, fake_telegram):
+    UserFactory(telegram_id=9301, telegram_chat_id=9301)
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = api.post(
+            WEBHOOK,
+            message_update("/mute", telegram_id=9301),
+            format="json",
+            HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=SECRET,
+        )
+
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+    assert len(queued) == 1
+    assert User.objects.get(telegram_id=9301).notify_telegram is True
+    assert fake_telegram.calls_of("sendMessage") == []
