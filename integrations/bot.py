@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -83,6 +84,8 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
     if not word.startswith("/"):
         return [Reply(chat["id"], HELP)] if private else []
     name, _, addressee = word[1:].partition("@")
+    if addressee and addressee.lower() != settings.TELEGRAM_BOT_USERNAME.lower():
+        return []  # "/agenda@other_bot" in a group is for another bot
     handler = COMMANDS.get(name.lower())
     if handler is None:
         return [Reply(chat["id"], HELP)] if private else []

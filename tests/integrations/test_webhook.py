@@ -453,3 +453,12 @@ def test_webhook_answers_before_the_work_is_done(api, django_capture_on_commit_c
     assert len(queued) == 1
     assert User.objects.get(telegram_id=9301).notify_telegram is True
     assert fake_telegram.calls_of("sendMessage") == []
+
+
+def test_command_addressed_to_another_bot_is_ignored(send_update, fake_telegram):
+    UserFactory(telegram_id=9401, telegram_chat_id=9401)
+
+    send_update(message_update("/mute@some_other_bot", telegram_id=9401, chat_id=-100999, chat_type="group"))
+
+    assert fake_telegram.calls_of("sendMessage") == []
+    assert User.objects.get(telegram_id=9401).notify_telegram is True
