@@ -249,12 +249,15 @@ def _enqueue_recheck(submission_id: int, countdown: float) -> None:
         logger.warning("quest_recheck_enqueue_failed", submission_id=submission_id, error=str(exc))
 
 
-def award_points(user_id: int, *, points: int, reason: str, source: str, quest: Quest | None = None) -> bool:
+def award_points(
+    user_id: int, *, points: int, reason: str, source: str, quest: Quest | None = None, publish: bool = True
+) -> bool:
     """
     Append a ledger row and add it to ``User.points`` in the same
     transaction; return False (and change nothing) when ``source`` was
-    already awarded to this user. Call inside the user's lock. Updates the
-    leaderboard and pushes the user's new standing after commit.
+    already awarded to this user. Call inside the user's lock. With
+    ``publish``, updates the leaderboard and pushes the user's new standing
+    after commit (callers awarding several rows at once publish once).
     """
     if points <= 0:
         return False
@@ -267,24 +270,24 @@ def award_points(user_id: int, *, points: int, reason: str, source: str, quest: 
     except IntegrityError:
         return False
     User.objects.filter(pk=user_id).update(points=F("points") + points)
-    transaction.on_commit(lambda: publish_standing(user_id, conference_id=conference_id))
+    if publish:
+        transaction.on_commit(lambda: publish_standing(user_id, conference_id=conference_id))
     return True
 
 
 def _award_submission(submission: Submission) -> None:
     task = submission.task
     quest = task.quest
-    awarded = (
-        task.points
-        if award_points(
-            submission.user_id,
-            points=task.points,
-            reason=f"{quest.title}: {task.title}",
-            source=f"task:{task.pk}",
-            quest=quest,
-        )
-        else 0
-    )
+    awarded = 0
+    if award_points(
+        submission.user_id,
+        points=task.points,
+        reason=f"{quest.title}: {task.title}",
+        source=f"task:{task.pk}",
+        quest=quest,
+        publish=False,
+    ):
+        awarded += task.points
     task_ids = set(quest.tasks.values_list("id", flat=True))
     done = set(
         Submission.objects.filter(
@@ -299,8 +302,12 @@ def _award_submission(submission: Submission) -> None:
             reason=f"{quest.title}: every task done",
             source=f"quest:{quest.pk}:bonus",
             quest=quest,
+            publish=False,
         ):
             awarded += quest.bonus_points
+    if awarded:
+        user_id, conference_id = submission.user_id, quest.conference_id
+        transaction.on_commit(lambda: publish_standing(user_id, conference_id=conference_id))
     if awarded != submission.points_awarded:
         submission.points_awarded = awarded
         submission.save(update_fields=["points_awarded", "updated_at"])

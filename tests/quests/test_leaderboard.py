@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -190,14 +192,21 @@ def test_leaderboard_query_count_is_constant(
 
 
 async def _receive(layer, channel: str, count: int) -> list[dict]:
+    """Receive ``count`` messages, then fail if one more arrives within half a second."""
     # One event loop for all receives: channels_redis buffers per loop.
-    return [await layer.receive(channel) for _ in range(count)]
+    received = [await layer.receive(channel) for _ in range(count)]
+    try:
+        extra = await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+    except TimeoutError:
+        return received
+    raise AssertionError(f"unexpected extra message {extra}")
 
 
 def test_award_pushes_the_new_standing_to_the_users_socket(user, django_capture_on_commit_callbacks):
     conference = ConferenceFactory(slug="ibw")
     leaderboard.rebuild()
-    task = make_quest(conference=conference, tasks=[code_task(points=12)]).tasks.get()
+    # Task points and the bonus land in one transaction: one push per board.
+    task = make_quest(conference=conference, tasks=[code_task(points=12)], bonus_points=3).tasks.get()
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(user_group(user.pk), channel)
@@ -207,6 +216,6 @@ def test_award_pushes_the_new_standing_to_the_users_socket(user, django_capture_
     received = async_to_sync(_receive)(layer, channel, 2)
 
     assert [message["payload"] for message in received] == [
-        {"type": "leaderboard", "conference": None, "points": 12, "rank": 1},
-        {"type": "leaderboard", "conference": "ibw", "points": 12, "rank": 1},
+        {"type": "leaderboard", "conference": None, "points": 15, "rank": 1},
+        {"type": "leaderboard", "conference": "ibw", "points": 15, "rank": 1},
     ]
