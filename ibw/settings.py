@@ -121,6 +121,9 @@ CACHES = {
     }
 }
 
+# Quest leaderboards (sorted sets); a separate Redis may hold them. Empty: REDIS_URL.
+LEADERBOARD_REDIS_URL = env.str("LEADERBOARD_REDIS_URL", default="")
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
