@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
     BooleanField,
-    Count,
     Exists,
-    IntegerField,
-    Max,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce
 
 from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
 from conferences.models import (
@@ -158,40 +154,46 @@ def tracks_for_conference(conference: Conference) -> QuerySet[Track]:
     return Track.objects.filter(conference=conference).order_by("name")
 
 
-def _latest(model) -> Subquery:
-    rows = model.objects.filter(conference=OuterRef("pk")).order_by().values("conference_id")
-    return Subquery(rows.annotate(latest=Max("updated_at")).values("latest")[:1])
-
-
-def _count(model) -> Coalesce:
-    rows = model.objects.filter(conference=OuterRef("pk")).order_by().values("conference_id")
-    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()), 0)
-
-
-def agenda_fingerprint(conference: Conference, *, user: User | None = None) -> str:
-    """
-    Return a short hash that changes whenever anything the agenda shows
-    changes: the conference, its sessions, rooms, tracks and speakers (their
-    latest ``updated_at`` and how many there are) and, for a logged-in
-    ``user``, their bookmarks of it. One query; the basis of the agenda's
-    and ``schedule.ics``'s ETags.
-    """
-    annotations = {}
+@cache
+def _fingerprint_sql() -> str:
+    # Table names come from the models and the slug is a query parameter, so
+    # the string building below carries no outside input (hence the noqa).
+    columns = []
     for name, model in (("sessions", Session), ("rooms", Room), ("tracks", Track), ("speakers", Speaker)):
-        annotations[f"{name}_at"] = _latest(model)
-        annotations[f"{name}_n"] = _count(model)
-    if user is not None and user.is_authenticated:
-        mine = Bookmark.objects.filter(user=user, session__conference=OuterRef("pk")).order_by().values("user_id")
-        annotations["bookmarks_n"] = Coalesce(
-            Subquery(mine.annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()), 0
-        )
-        annotations["bookmarks_max"] = Coalesce(
-            Subquery(mine.annotate(m=Max("pk")).values("m")[:1], output_field=IntegerField()), 0
-        )
-    row = Conference.objects.filter(pk=conference.pk).annotate(**annotations).values("updated_at", *annotations).get()
-    user_part = f"user={user.pk}" if user is not None and user.is_authenticated else "anonymous"
-    raw = "|".join(f"{key}={row[key]}" for key in sorted(row)) + "|" + user_part
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+        rows = f"FROM {model._meta.db_table} t WHERE t.conference_id = c.id"
+        columns.append(f"(SELECT max(t.updated_at) {rows}) AS fp_{name}_at")  # noqa: S608
+        columns.append(f"(SELECT count(*) {rows}) AS fp_{name}_n")  # noqa: S608
+    return f"SELECT c.*, {', '.join(columns)} FROM {Conference._meta.db_table} c WHERE c.slug = %s"  # noqa: S608
+
+
+def access_conference_with_fingerprint(slug: str) -> tuple[Conference, str]:
+    """
+    Return the conference with ``slug`` and a short hash that changes
+    whenever anything its agenda shows changes: the conference, its
+    sessions, rooms, tracks and speakers (their latest ``updated_at`` and how
+    many there are). Raise ``NotFound`` for an unknown slug.
+
+    One plain SQL query, since every poll of the agenda or ``schedule.ics``
+    runs it (and a 304 needs nothing else): the basis of their ETags and of
+    their cache keys.
+    """
+    conference = next(iter(Conference.objects.raw(_fingerprint_sql(), [slug])), None)
+    if conference is None:
+        raise ConferenceNotFound()
+    values = [conference.updated_at] + [
+        getattr(conference, f"fp_{name}_{kind}")
+        for name in ("sessions", "rooms", "tracks", "speakers")
+        for kind in ("at", "n")
+    ]
+    raw = "|".join(str(value) for value in values)
+    return conference, hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def bookmarked_session_ids(conference: Conference, *, user: User) -> frozenset[int]:
+    """Return the ids of ``user``'s bookmarked sessions in ``conference`` (one query)."""
+    return frozenset(
+        Bookmark.objects.filter(user=user, session__conference=conference).values_list("session_id", flat=True)
+    )
 
 
 def access_attendance(conference: Conference, *, user: User) -> Attendance:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
+import structlog
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +29,9 @@ from users.api.serializers import PublicProfileSerializer
 from users.models import User
 
 TAGS = ["conferences"]
+# How long a rendered agenda page or calendar stays cached (its key changes with the agenda anyway).
+RENDER_CACHE_SECONDS = 600
+logger = structlog.get_logger(__name__)
 
 
 class ICalendarRenderer(BaseRenderer):
@@ -84,6 +91,27 @@ def _cache_headers(response, etag: str, *, private: bool) -> None:
     # Clients may keep the answer but must ask again (cheaply, with If-None-Match) before using it.
     response["Cache-Control"] = "private, no-cache" if private else "public, no-cache"
     response["Vary"] = "Authorization, Accept-Encoding"
+
+
+def cached(key: str, compute: Callable[[], Any], *, timeout: int = RENDER_CACHE_SECONDS) -> Any:
+    """
+    Return ``compute()``, kept in the cache under ``key``. Keys embed the
+    agenda fingerprint, so a change is a new key and nothing needs
+    invalidating. A cache outage only costs the recomputation.
+    """
+    try:
+        hit = cache.get(key)
+    except Exception as exc:  # the cache is an optimisation: any backend error means "compute it"
+        logger.warning("render_cache_unavailable", error=str(exc))
+        return compute()
+    if hit is not None:
+        return hit
+    value = compute()
+    try:
+        cache.set(key, value, timeout)
+    except Exception as exc:  # as above
+        logger.warning("render_cache_unavailable", error=str(exc))
+    return value
 
 
 def _caller(request) -> User | None:
@@ -169,17 +197,6 @@ class SessionListView(generics.ListAPIView):
     serializer_class = s.SessionSerializer
     queryset = Session.objects.none()  # for the schema; get_queryset builds the real one
 
-    def get_queryset(self):
-        params = self.request.query_params
-        return selectors.sessions_for_conference(
-            self.conference,
-            user=_caller(self.request),
-            day=_day(self.request),
-            track=params.get("track"),
-            room=params.get("room"),
-            q=params.get("q"),
-        )
-
     @extend_schema(
         parameters=[
             OpenApiParameter("day", OpenApiTypes.DATE, description="YYYY-MM-DD in the conference's time zone"),
@@ -189,16 +206,36 @@ class SessionListView(generics.ListAPIView):
         ]
     )
     def get(self, request, slug: str):
-        self.conference = selectors.access_conference(slug)
+        self.conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
         caller = _caller(request)
-        etag = make_etag(
-            "sessions", selectors.agenda_fingerprint(self.conference, user=caller), request.get_full_path()
-        )
+        bookmarked = selectors.bookmarked_session_ids(self.conference, user=caller) if caller else frozenset()
+        url = request.build_absolute_uri()
+        mine = ",".join(map(str, sorted(bookmarked))) if caller else "anonymous"
+        etag = make_etag("sessions", fingerprint, url, mine)
         if etag_matches(request, etag):
             return not_modified(etag, private=caller is not None)
-        response = self.list(request)
+        # The page is the same for everyone but the bookmark flags: build it
+        # once per agenda version and URL, and set the caller's flags on top.
+        page = cached(f"agenda:{self.conference.pk}:{make_etag(fingerprint, url).strip(chr(34))}", self._anonymous_page)
+        results = [{**item, "bookmarked": item["id"] in bookmarked} for item in page["results"]]
+        response = Response({**page, "results": results})
         _cache_headers(response, etag, private=caller is not None)
         return response
+
+    def _anonymous_page(self) -> dict:
+        sessions = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        body = self.get_paginated_response(self.get_serializer(sessions, many=True).data).data
+        return {**body, "results": [dict(item) for item in body["results"]]}
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.sessions_for_conference(
+            self.conference,
+            day=_day(self.request),
+            track=params.get("track"),
+            room=params.get("room"),
+            q=params.get("q"),
+        )
 
     @extend_schema(request=s.SessionWriteInputSerializer, responses={201: s.SessionSerializer})
     def post(self, request, slug: str):
@@ -329,12 +366,15 @@ class ScheduleIcsView(NonJSONViewMixin, APIView):
 
     @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
     def get(self, request, slug: str):
-        conference = selectors.access_conference(slug)
+        conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
         host = request.get_host()
-        etag = make_etag("ics", selectors.agenda_fingerprint(conference), host)
+        etag = make_etag("ics", fingerprint, host)
         if etag_matches(request, etag):
             return not_modified(etag, private=False)
-        body = conference_calendar(conference, selectors.sessions_for_conference(conference), host=host)
+        body = cached(
+            f"ics:{conference.pk}:{etag.strip(chr(34))}",
+            lambda: conference_calendar(conference, selectors.sessions_for_conference(conference), host=host),
+        )
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="{conference.slug}.ics"'
         _cache_headers(response, etag, private=False)
