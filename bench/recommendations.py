@@ -25,8 +25,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ATTENDEES = int(os.environ.get("BENCH_ATTENDEES", "5000"))
-SAMPLES = 60
-WARM_REPEATS = 3
+SAMPLES = 40
+WARM_REPEATS = 2
 DB_NAME = "ibw_bench_recommendations"
 SEED = 20261122
 
@@ -145,7 +145,7 @@ def _seed(rng: random.Random):
         [Attendance(conference=other_conference, user=u) for u in users[: ATTENDEES // 5]], batch_size=2000
     )
     Bookmark.objects.bulk_create(
-        [Bookmark(user=u, session=s) for u in users for s in rng.sample(sessions, rng.randint(3, 25))],
+        [Bookmark(user=u, session=s) for u in users for s in rng.sample(sessions, rng.randint(3, 16))],
         batch_size=5000,
     )
     RSVP.objects.bulk_create(
@@ -157,7 +157,7 @@ def _seed(rng: random.Random):
         batch_size=5000,
     )
     pairs: set[tuple[int, int]] = set()
-    while len(pairs) < ATTENDEES * 2:
+    while len(pairs) < ATTENDEES:
         a, b = rng.sample(users, 2)
         pairs.add((min(a.pk, b.pk), max(a.pk, b.pk)))
     Connection.objects.bulk_create(
