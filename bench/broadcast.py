@@ -155,11 +155,22 @@ def main() -> int:
         rate = (count - 1) / span if span else 0.0
         print(f"(a) limiter {LIMIT:g}/s: {count} messages in {span:.1f} s = {rate:.2f} msg/s", flush=True)
         print(f"    achieved / limit = {rate / LIMIT:.3f} (goal >= 0.95, must stay <= 1.0)", flush=True)
+        # One line per figure for bench/run_all.py: BENCH <figure> | <value> | <ratio>
+        print(
+            f"BENCH broadcast to {RECIPIENTS:,} Telegram recipients, rate with the {LIMIT:g}/s limiter | "
+            f"{rate:.2f} msg/s | {rate / LIMIT:.3f} of the limit (goal >= 0.95, <= 1.0)",
+            flush=True,
+        )
 
         count, span = run_phase(0, CEILING_BUDGET, "ceiling")
         ceiling = (count - 1) / span if span else 0.0
         print(
             f"(b) limiter off, 4 worker processes, 4 lanes: {count} messages in {span:.1f} s = {ceiling:.0f} msg/s",
+            flush=True,
+        )
+        print(
+            f"BENCH broadcast pipeline ceiling, limiter off (4 worker processes, 4 lanes) | {ceiling:.0f} msg/s | "
+            f"{ceiling / LIMIT:.1f}x the {LIMIT:g}/s limit",
             flush=True,
         )
         print(f"total bench time {time.monotonic() - started:.0f} s")

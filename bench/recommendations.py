@@ -293,6 +293,16 @@ def main() -> None:
         print(line("warm", warm, warm_queries, warm_cpu))
         print(f"cold-all/warm p50 ratio: {_percentile(cold_all, 50) / _percentile(warm, 50):.1f}x")
         print(f"cold-all p99 vs 1 s budget: {_percentile(cold_all, 99) / 1000:.2f} of it")
+        # One line per figure for bench/run_all.py: BENCH <figure> | <value> | <ratio>
+        for name, values, note in (
+            ("cold, every cache cleared", cold_all, f"p99 {_percentile(cold_all, 99) / 1000:.2f} of the 1 s budget"),
+            ("cold, attendee index cached", cold, "-"),
+            ("warm", warm, f"cold-all {_percentile(cold_all, 50) / _percentile(warm, 50):.1f}x slower (p50)"),
+        ):
+            print(
+                f"BENCH recommendations, {ATTENDEES:,} attendees, {name}, p50 / p99 | "
+                f"{_percentile(values, 50):.1f} / {_percentile(values, 99):.1f} ms | {note}"
+            )
 
         from users.recommendations import recommendations_for
 

@@ -238,6 +238,13 @@ def main() -> int:
             f"Daphne RSS: {sum(rss_before) / 1024:.0f} MiB -> {sum(rss_after) / 1024:.0f} MiB,"
             f" {per_conn:.1f} KiB per connection"
         )
+        # One line per figure for bench/run_all.py: BENCH <figure> | <value> | <ratio>
+        if got:
+            print(
+                f"BENCH WebSocket fan-out to {CLIENTS:,} clients on 2 Daphne processes, commit -> receipt p50 / p99 | "
+                f"{statistics.median(latencies):.0f} / {p99:.0f} ms | {got}/{CLIENTS} received"
+            )
+        print(f"BENCH Daphne memory per open WebSocket | {per_conn:.1f} KiB | -")
         print(f"total bench time {time.monotonic() - started:.0f} s")
         return 0 if got == CLIENTS else 1
     finally:
