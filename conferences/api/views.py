@@ -31,6 +31,7 @@ from users.models import User
 TAGS = ["conferences"]
 # How long a rendered agenda page or calendar stays cached (its key changes with the agenda anyway).
 RENDER_CACHE_SECONDS = 600
+CACHEABLE_AGENDA_PARAMS = {"day", "track", "room", "page", "page_size"}
 logger = structlog.get_logger(__name__)
 
 
@@ -216,7 +217,13 @@ class SessionListView(generics.ListAPIView):
             return not_modified(etag, private=caller is not None)
         # The page is the same for everyone but the bookmark flags: build it
         # once per agenda version and URL, and set the caller's flags on top.
-        page = cached(f"agenda:{self.conference.pk}:{make_etag(fingerprint, url).strip(chr(34))}", self._anonymous_page)
+        # Free-text searches and unknown parameters are not cached, so
+        # made-up URLs cannot fill the cache.
+        if set(request.query_params) <= CACHEABLE_AGENDA_PARAMS:
+            key = f"agenda:{self.conference.pk}:{make_etag(fingerprint, url).strip(chr(34))}"
+            page = cached(key, self._anonymous_page)
+        else:
+            page = self._anonymous_page()
         results = [{**item, "bookmarked": item["id"] in bookmarked} for item in page["results"]]
         response = Response({**page, "results": results})
         _cache_headers(response, etag, private=caller is not None)

@@ -684,3 +684,23 @@ def test_session_list_works_when_the_cache_is_down(api, monkeypatch):
 
     assert response.status_code == 200
     assert response.json()["results"][0]["title"] == "Still here"
+
+
+def test_session_list_caches_only_known_filters(api, monkeypatch):
+    from django.core.cache import cache
+
+    stored: list[str] = []
+    original_set = cache.set
+    monkeypatch.setattr(
+        cache, "set", lambda key, *args, **kwargs: stored.append(key) or original_set(key, *args, **kwargs)
+    )
+    conference = ConferenceFactory()
+    SessionFactory(conference=conference, title="Rollups")
+
+    api.get(_sessions_url(conference, "?q=roll"))
+    api.get(_sessions_url(conference, "?cachebuster=1"))
+    after_uncacheable = [key for key in stored if key.startswith("agenda:")]
+    api.get(_sessions_url(conference, "?day=2030-05-01&page_size=10"))
+
+    assert after_uncacheable == []
+    assert len([key for key in stored if key.startswith("agenda:")]) == 1
