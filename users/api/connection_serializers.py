@@ -33,7 +33,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
 
 
 class ConnectionCreateInputSerializer(serializers.Serializer):
-    to_user = serializers.IntegerField(min_value=1)
+    to_user = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
