@@ -204,6 +204,7 @@ def main(argv: list[str]) -> int:
     if not chosen:
         sys.exit("No benchmark scripts in bench/.")
     ensure_database(env["DATABASE_URL"])
+    load = os.getloadavg()[0]
     began = time.monotonic()
     results = []
     for script in chosen:
@@ -223,7 +224,8 @@ def main(argv: list[str]) -> int:
             "",
             table(results, date=date, host=host),
             "",
-            f"Scripts: {', '.join(s.name for s in chosen)}; total {time.monotonic() - began:.0f} s"
+            f"Scripts: {', '.join(s.name for s in chosen)}; total {time.monotonic() - began:.0f} s;"
+            f" load average {load:.1f} at the start (other work on the machine skews the figures)"
             + (f"; {versions}" if versions else "")
             + ".",
             "",
