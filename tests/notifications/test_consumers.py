@@ -29,7 +29,8 @@ def _run(coro_fn, *args):
 async def _connect(token: str | None):
     path = "/ws/notifications/" + (f"?token={token}" if token is not None else "")
     communicator = WebsocketCommunicator(application, path)
-    connected, _ = await communicator.connect()
+    # The handshake checks the token's user in the database: allow a busy machine more than the default 1 s.
+    connected, _ = await communicator.connect(timeout=15)
     return communicator, connected
 
 
@@ -45,7 +46,7 @@ async def _group_size(group: str) -> int:
 def test_bad_or_missing_token_closes_4401(token):
     async def scenario():
         communicator, connected = await _connect(token)
-        message = await communicator.receive_output(timeout=3)
+        message = await communicator.receive_output(timeout=15)
         await communicator.wait()
         return connected, message
 
@@ -60,7 +61,7 @@ def test_token_of_inactive_user_closes_4401():
 
     async def scenario():
         communicator, _ = await _connect(token)
-        return await communicator.receive_output(timeout=3)
+        return await communicator.receive_output(timeout=15)
 
     assert _run(scenario) == {"type": "websocket.close", "code": 4401}
 
@@ -72,7 +73,7 @@ def test_refresh_token_is_refused():
 
     async def scenario():
         communicator, _ = await _connect(refresh)
-        return await communicator.receive_output(timeout=3)
+        return await communicator.receive_output(timeout=15)
 
     assert _run(scenario) == {"type": "websocket.close", "code": 4401}
 
@@ -84,9 +85,9 @@ def test_ping_gets_pong():
     async def scenario():
         communicator, connected = await _connect(token)
         await communicator.send_json_to({"type": "ping"})
-        json_pong = await communicator.receive_json_from(timeout=3)
+        json_pong = await communicator.receive_json_from(timeout=15)
         await communicator.send_to(text_data="ping")
-        text_pong = await communicator.receive_json_from(timeout=3)
+        text_pong = await communicator.receive_json_from(timeout=15)
         await communicator.send_to(text_data="{not json")
         quiet = await communicator.receive_nothing(timeout=0.2)
         await communicator.disconnect()
@@ -110,7 +111,7 @@ def test_notification_committed_in_another_thread_arrives():
         communicator, _ = await _connect(token)
         thread = threading.Thread(target=create_elsewhere)
         thread.start()
-        message = await communicator.receive_json_from(timeout=5)
+        message = await communicator.receive_json_from(timeout=15)
         nothing_else = await communicator.receive_nothing(timeout=0.3)
         thread.join()
         await communicator.disconnect()
@@ -175,7 +176,7 @@ def test_leaderboard_update_arrives():
         communicator, _ = await _connect(token)
         thread = threading.Thread(target=publish)
         thread.start()
-        message = await communicator.receive_json_from(timeout=5)
+        message = await communicator.receive_json_from(timeout=15)
         thread.join()
         await communicator.disconnect()
         return message
@@ -212,7 +213,7 @@ def test_each_socket_of_a_user_gets_the_push():
         laptop, _ = await _connect(token)
         layer = get_channel_layer()
         await layer.group_send(user_group(user.pk), {"type": "push", "payload": {"type": "leaderboard", "rank": 1}})
-        got = [await phone.receive_from(timeout=3), await laptop.receive_from(timeout=3)]
+        got = [await phone.receive_from(timeout=15), await laptop.receive_from(timeout=15)]
         await phone.disconnect()
         await laptop.disconnect()
         return got

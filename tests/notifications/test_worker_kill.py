@@ -96,7 +96,7 @@ class _SocketListener(threading.Thread):
     def run(self) -> None:
         async def listen():
             communicator = WebsocketCommunicator(application, f"/ws/notifications/?token={self.token}")
-            await communicator.connect()
+            await communicator.connect(timeout=30)
             self.connected.set()
             # One long wait: a timed-out receive cancels the application under test.
             with contextlib.suppress(TimeoutError):
