@@ -6,7 +6,7 @@ test) do the sending. Screenshots go to ``bench/screenshots/``.
 
 The broadcast is scheduled ``SEND_AHEAD`` (30 s) ahead rather than the
 issue's one minute, to keep the test near a minute long; nothing else in the
-flow depends on the delay. Beat's ``notifications.dispatch_due`` sweep (every
+flow depends on the delay (``BROWSER_SEND_AHEAD=60`` runs it with a minute). Beat's ``notifications.dispatch_due`` sweep (every
 5 s) and the start task enqueued with ``eta=send_at`` both aim to start it at
 that time; the test checks it stays ``Scheduled`` until then, that beat is
 dispatching the sweep, and that every attendee got both messages once.
@@ -14,6 +14,7 @@ dispatching the sweep, and that every attendee got both messages once.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import date, timedelta
@@ -29,7 +30,8 @@ from tests.factories import UserFactory
 from users.models import User
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pretalx-democon.json"
-SEND_AHEAD = timedelta(seconds=30)
+# The issue says one minute; 30 s keeps CI shorter. BROWSER_SEND_AHEAD=60 runs it as the issue says.
+SEND_AHEAD = timedelta(seconds=int(os.environ.get("BROWSER_SEND_AHEAD", "30")))
 ATTENDEES = 5
 EMAIL = "organizer@example.org"
 PASSWORD = "a-long-browser-test-password-9471"  # noqa: S105 (a throwaway test account)
