@@ -77,7 +77,7 @@ def test_organizer_imports_a_schedule_and_broadcasts_to_attendees(stack, page, b
 
     # 2. Import the schedule from the conference list's "import schedule" link.
     page.goto(f"{stack.base_url}/admin/conferences/conference/")
-    page.click("text=import schedule")
+    page.get_by_role("link", name="import schedule", exact=True).click()
     page.wait_for_selector("input[type=file]")
     page.set_input_files("input[type=file]", str(DATA))
     shot("02-import-form")
