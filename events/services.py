@@ -84,7 +84,19 @@ def update_event(event: Event, **fields: Any) -> Event:
 
 
 def delete_event(event: Event) -> None:
-    event.delete()
+    """Delete ``event`` and tell everyone who had RSVPed (going or waitlisted) that it is off."""
+    with transaction.atomic():
+        event = _lock(event)
+        guests = [rsvp.user for rsvp in RSVP.objects.filter(event=event).select_related("user")]
+        if guests:
+            notify(
+                guests,
+                kind="event_cancelled",
+                title=f"Cancelled: {event.title}"[:200],
+                body=f"{event.title} will not take place.",
+                data={"event": event.pk},
+            )
+        event.delete()
 
 
 def rsvp_event(event: Event, *, user: User) -> tuple[RSVP, bool]:

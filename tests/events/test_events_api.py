@@ -446,3 +446,17 @@ def test_guest_list_query_count_is_constant(admin_api, count, django_assert_max_
         response = admin_api.get(f"/api/v1/events/{event.pk}/rsvps/")
 
     assert response.json()["count"] == count
+
+
+def test_deleting_event_tells_its_guests(organizer, organizer_api):
+    event = EventFactory(host=organizer, capacity=1, title="Boat party")
+    going, waiting = _going(event, 2)
+    bystander = UserFactory()
+
+    response = organizer_api.delete(f"/api/v1/events/{event.pk}/")
+
+    assert response.status_code == 204
+    notes = Notification.objects.filter(kind="event_cancelled")
+    assert {n.user_id for n in notes} == {going.pk, waiting.pk}
+    assert notes.first().title == "Cancelled: Boat party"
+    assert not Notification.objects.filter(user=bystander).exists()
