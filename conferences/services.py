@@ -214,7 +214,8 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
         Session.objects.bulk_create([session for session, _ in created])
         if updated:
             Session.objects.bulk_update(updated, [*_IMPORTED_FIELDS, "updated_at"])
-        SessionSpeaker.objects.filter(session_id__in=list(relinked)).delete()
+        if relinked:
+            SessionSpeaker.objects.filter(session_id__in=list(relinked)).delete()
         links = [
             SessionSpeaker(session_id=session_id, speaker_id=speaker_id, position=position)
             for session_id, speaker_ids in [*relinked.items(), *((s.pk, ids) for s, ids in created)]

@@ -68,8 +68,12 @@ class NonJSONViewMixin:
 # --- Conditional GET ---------------------------------------------------------------
 
 
+def digest(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
+
+
 def make_etag(*parts: object) -> str:
-    return '"' + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40] + '"'
+    return f'"{digest(*parts)}"'
 
 
 def etag_matches(request, etag: str) -> bool:
@@ -220,7 +224,7 @@ class SessionListView(generics.ListAPIView):
         # Free-text searches and unknown parameters are not cached, so
         # made-up URLs cannot fill the cache.
         if set(request.query_params) <= CACHEABLE_AGENDA_PARAMS:
-            key = f"agenda:{self.conference.pk}:{make_etag(fingerprint, url).strip(chr(34))}"
+            key = f"agenda:{self.conference.pk}:{digest(fingerprint, url)}"
             page = cached(key, self._anonymous_page)
         else:
             page = self._anonymous_page()
@@ -379,7 +383,7 @@ class ScheduleIcsView(NonJSONViewMixin, APIView):
         if etag_matches(request, etag):
             return not_modified(etag, private=False)
         body = cached(
-            f"ics:{conference.pk}:{etag.strip(chr(34))}",
+            f"ics:{conference.pk}:{digest(fingerprint, host)}",
             lambda: conference_calendar(conference, selectors.sessions_for_conference(conference), host=host),
         )
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
