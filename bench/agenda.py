@@ -18,7 +18,11 @@ What is measured, anonymously (no JWT):
 - ``GET /health`` (a trivial JSON view: the server's floor);
 - ``GET …/sessions/?page_size=100``: ONE page, the first 100 of the 400
   sessions, each with room, track and speakers (the heaviest single agenda
-  request a client makes; a full pass is four such pages);
+  request a client makes; a full pass is four such pages), served from the
+  render cache after the first request, as in production;
+- the same page with an extra unknown parameter, which bypasses the render
+  cache: queries and serialization on every request (a quarter as many
+  requests);
 - the same request with ``If-None-Match`` (the 304 a polling app gets);
 - ``GET …/schedule.ics`` (all 400 sessions).
 
@@ -206,8 +210,10 @@ async def _wait_until_up(base: str, process: subprocess.Popen, timeout: float = 
     raise RuntimeError("daphne did not answer /health in time")
 
 
-async def _measure(base: str, path: str, *, headers: dict[str, str] | None = None, expect: int = 200) -> dict:
-    """REQUESTS GETs of ``path`` with CONCURRENCY in flight; return req/s, p50, p99 (ms) and the body size."""
+async def _measure(
+    base: str, path: str, *, headers: dict[str, str] | None = None, expect: int = 200, requests: int = REQUESTS
+) -> dict:
+    """``requests`` GETs of ``path`` with CONCURRENCY in flight; return req/s, p50, p99 (ms) and the body size."""
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers=headers or {}) as client:
         for _ in range(WARMUP):
@@ -216,7 +222,7 @@ async def _measure(base: str, path: str, *, headers: dict[str, str] | None = Non
                 raise RuntimeError(f"{path} answered {response.status_code}, expected {expect}")
         size = len(response.content)
         latencies: list[float] = []
-        remaining = REQUESTS
+        remaining = requests
         failures = 0
 
         async def worker() -> None:
@@ -233,7 +239,7 @@ async def _measure(base: str, path: str, *, headers: dict[str, str] | None = Non
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         elapsed = time.perf_counter() - started
     if failures:
-        raise RuntimeError(f"{failures} of {REQUESTS} requests to {path} did not answer {expect}")
+        raise RuntimeError(f"{failures} of {requests} requests to {path} did not answer {expect}")
     ordered = sorted(latencies)
     return {
         "rps": len(latencies) / elapsed,
@@ -254,6 +260,8 @@ async def _run_benchmarks(base: str) -> dict[str, dict]:
     return {
         "health": await _measure(base, "/health"),
         "agenda": await _measure(base, agenda),
+        # An unknown query parameter bypasses the render cache: every request queries and serializes.
+        "agenda_uncached": await _measure(base, agenda + "&bench=uncached", requests=max(100, REQUESTS // 4)),
         "agenda_304": await _measure(base, agenda, headers={"If-None-Match": etag}, expect=304),
         "ics": await _measure(base, f"/api/v1/conferences/{SLUG}/schedule.ics"),
     }
@@ -327,6 +335,7 @@ def main() -> int:
     labels = {
         "health": "GET /health",
         "agenda": "GET sessions/?page_size=100 (1 page: 100 of 400)",
+        "agenda_uncached": "same, render cache bypassed",
         "agenda_304": "same, If-None-Match -> 304",
         "ics": "GET schedule.ics (400 VEVENTs)",
     }
@@ -342,12 +351,18 @@ def main() -> int:
             f"{health['rps'] / r['rps']:>10.1f}x"
         )
     agenda, not_modified, ics = results["agenda"], results["agenda_304"], results["ics"]
+    uncached = results["agenda_uncached"]
     print(f"\nRatio: the agenda page serves {health['rps'] / agenda['rps']:.1f}x fewer requests/s than /health.")
     size = f"{DAYS * ROOMS * SESSIONS_PER_DAY_ROOM} sessions, {SPEAKERS} speakers"
     print(
         f"BENCH agenda page (100 of {size}) via Daphne, req/s (p50 / p99) | "
         f"{agenda['rps']:.0f} req/s ({agenda['p50']:.1f} / {agenda['p99']:.1f} ms) | "
         f"/health {health['rps']:.0f} req/s: {health['rps'] / agenda['rps']:.1f}x the agenda"
+    )
+    print(
+        f"BENCH agenda page rendered uncached (100 of {size}) via Daphne, req/s (p50 / p99) | "
+        f"{uncached['rps']:.0f} req/s ({uncached['p50']:.1f} / {uncached['p99']:.1f} ms) | "
+        f"/health {health['rps'] / uncached['rps']:.1f}x; cached page {agenda['rps'] / uncached['rps']:.1f}x"
     )
     print(
         f"BENCH agenda page 304 (If-None-Match) via Daphne, req/s (p50 / p99) | "
