@@ -72,6 +72,26 @@ def test_segment_event_going_excludes_waitlist(db):
     assert services.preview_audience({"segment": "event_going", "event": event.pk}) == 1
 
 
+def test_segment_quest_completed(db):
+    from quests.models import Quest, QuestCompletion
+
+    quest = Quest.objects.create(title="Explorer")
+    QuestCompletion.objects.create(quest=quest, user=UserFactory())
+    QuestCompletion.objects.create(quest=Quest.objects.create(title="Other"), user=UserFactory())
+    UserFactory()
+
+    assert services.preview_audience({"segment": "quest_completed", "quest": quest.pk}) == 1
+
+
+def test_segment_quest_completed_unknown_quest_is_400(admin_api):
+    response = admin_api.post(
+        "/api/v1/admin/broadcasts/preview/", {"audience": {"segment": "quest_completed", "quest": 999999}}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["details"] == {"audience": {"quest": ["An existing quest is required."]}}
+
+
 def test_preview_endpoint(admin_api):
     conference = ConferenceFactory()
     AttendanceFactory.create_batch(2, conference=conference)
