@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connection, transaction
 
@@ -16,6 +16,14 @@ from notifications.realtime import publish_to_user, user_group
 from notifications.services import notify
 from tests.factories import UserFactory
 from users.services import issue_tokens
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A channel layer of this test's own: a layer receives on one event loop at a time."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 def _token(user) -> str:
@@ -47,7 +55,7 @@ def test_bad_or_missing_token_closes_4401(token):
     async def scenario():
         communicator, connected = await _connect(token)
         message = await communicator.receive_output(timeout=15)
-        await communicator.wait()
+        await communicator.disconnect()
         return connected, message
 
     connected, message = _run(scenario)
@@ -61,7 +69,9 @@ def test_token_of_inactive_user_closes_4401():
 
     async def scenario():
         communicator, _ = await _connect(token)
-        return await communicator.receive_output(timeout=15)
+        message = await communicator.receive_output(timeout=15)
+        await communicator.disconnect()  # ends the consumer here, not in the loop's shutdown
+        return message
 
     assert _run(scenario) == {"type": "websocket.close", "code": 4401}
 
@@ -73,7 +83,9 @@ def test_refresh_token_is_refused():
 
     async def scenario():
         communicator, _ = await _connect(refresh)
-        return await communicator.receive_output(timeout=15)
+        message = await communicator.receive_output(timeout=15)
+        await communicator.disconnect()
+        return message
 
     assert _run(scenario) == {"type": "websocket.close", "code": 4401}
 
