@@ -149,6 +149,14 @@ def unpaginated(results: list) -> Response:
     return Response({"results": results})
 
 
+def unpaginated_schema(serializer_class: type, name: str | None = None):
+    """The OpenAPI schema of ``unpaginated(...)``: ``{"results": [serializer, ...]}``."""
+    from drf_spectacular.utils import inline_serializer
+
+    component = name or f"{serializer_class.__name__.removesuffix('Serializer')}Results"
+    return inline_serializer(component, {"results": serializer_class(many=True)})
+
+
 class _FailOpenMixin:
     """Allow the request when the throttle store (Redis) is down: throttling is a
     guard, not a reason to refuse service."""

@@ -14,8 +14,8 @@ ERROR_SCHEMA = {
         "code": {"type": "string", "description": "UPPER_SNAKE error code from the contract."},
         "details": {
             "type": "object",
-            "additionalProperties": {"type": "array", "items": {}},
-            "description": "Validation errors by field.",
+            "description": "Validation errors by field: a list of messages, or for nested and list "
+            "fields an object of the same shape by key or index.",
         },
     },
     "required": ["error", "code"],
@@ -30,16 +30,34 @@ _COMMON = {
     "406": "Unacceptable Accept header.",
     "413": "Body too large (PAYLOAD_TOO_LARGE).",
     "415": "Unsupported media type (UNSUPPORTED_MEDIA_TYPE).",
+    "409": "Conflicts with the current state (CONFLICT or a specific 409 code); writes only.",
     "429": "Rate limited (RATE_LIMITED); see Retry-After.",
     "500": "Unexpected error (INTERNAL_ERROR).",
     "503": "A dependency is down (SERVICE_UNAVAILABLE).",
 }
 
 
+def _relax_response_urls(schema: object) -> None:
+    """URLs in responses may be empty (not set) or site-relative (local media)."""
+    if isinstance(schema, dict):
+        if schema.get("format") == "uri" and schema.get("type") == "string":
+            del schema["format"]
+        for value in schema.values():
+            _relax_response_urls(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _relax_response_urls(value)
+
+
 def add_error_responses(result: dict, generator, request, public) -> dict:
     """drf-spectacular ``POSTPROCESSING_HOOKS`` entry."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
+    # With COMPONENT_SPLIT_REQUEST, request bodies use "*Request" components; only
+    # responses are relaxed, so inputs are still documented (and checked) as URLs.
+    for name, component in components.items():
+        if not name.endswith("Request"):
+            _relax_response_urls(component)
     ref = {"$ref": "#/components/schemas/Error"}
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/"):
@@ -49,6 +67,8 @@ def add_error_responses(result: dict, generator, request, public) -> dict:
                 continue
             responses = operation.setdefault("responses", {})
             for status, description in _COMMON.items():
+                if status == "409" and method == "get":
+                    continue
                 existing = responses.get(status)
                 if existing is None or "content" not in existing:
                     responses[status] = {

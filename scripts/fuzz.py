@@ -76,8 +76,9 @@ def _wait_for(url: str, timeout: float = 30) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-examples", type=int, default=40)
-    parser.add_argument("--database-url", default=os.environ.get("FUZZ_DATABASE_URL",
-                                                                 "postgres://postgres@127.0.0.1:5432/ibw_fuzz"))
+    parser.add_argument(
+        "--database-url", default=os.environ.get("FUZZ_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ibw_fuzz")
+    )
     parser.add_argument("--redis-url", default=os.environ.get("FUZZ_REDIS_URL", "redis://127.0.0.1:6379/9"))
     parser.add_argument("--seed", type=int, default=20261122)
     args = parser.parse_args()
@@ -96,7 +97,9 @@ def main() -> int:
         "THROTTLE_LOGIN": "1000000/min",
         "JWT_ACCESS_MINUTES": "240",
         "CELERY_TASK_ALWAYS_EAGER": "true",
-        "TELEGRAM_BOT_TOKEN": "",
+        # Login endpoints verify signatures with this token; Bot API calls go to a closed local port.
+        "TELEGRAM_BOT_TOKEN": "123:fuzz-token",
+        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
         "LOG_LEVEL": "ERROR",
         "MEDIA_ROOT": str(BASE_DIR / ".run" / "fuzz-media"),
     }
@@ -107,32 +110,70 @@ def main() -> int:
     redis.Redis.from_url(args.redis_url).flushdb()
     for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"], ["seed_demo"]):
         subprocess.run([PYTHON, "manage.py", *command], cwd=BASE_DIR, env=env, check=True, capture_output=True)
-    shell = subprocess.run([PYTHON, "manage.py", "shell", "-c", _SETUP_USER], cwd=BASE_DIR, env=env, check=True,
-                           capture_output=True, text=True)
+    shell = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", _SETUP_USER],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     tokens = json.loads(shell.stdout.split("TOKEN=", 1)[1])
 
     port = free_port()
-    server = subprocess.Popen([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "ibw.asgi:application"],
-                              cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "ibw.asgi:application"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     total_cases = 0
     failed = False
     try:
         _wait_for(f"http://127.0.0.1:{port}/health")
-        for label, header in (("user", f"Authorization: Bearer {tokens['access']}"),
-                              ("admin", f"X-Admin-Key: {ADMIN_KEY}")):
+        for label, header in (
+            ("user", f"Authorization: Bearer {tokens['access']}"),
+            ("admin", f"X-Admin-Key: {ADMIN_KEY}"),
+        ):
             print(f"\n=== schemathesis as {label} ===", flush=True)
             run = subprocess.run(
-                [str(BIN / "st"), "run", f"http://127.0.0.1:{port}/api/schema/", "--checks", CHECKS,
-                 "-H", header, "--max-examples", str(args.max_examples), "--seed", str(args.seed),
-                 "--workers", "2", "--phases", "examples,coverage,fuzzing", "--no-color",
-                 "--suppress-health-check", "all", "--request-timeout", "20",
-                 "--generation-database", "none"],
-                cwd=BASE_DIR, env=env, capture_output=True, text=True,
+                [
+                    str(BIN / "st"),
+                    "run",
+                    f"http://127.0.0.1:{port}/api/schema/",
+                    "--checks",
+                    CHECKS,
+                    "-H",
+                    header,
+                    "--max-examples",
+                    str(args.max_examples),
+                    "--seed",
+                    str(args.seed),
+                    "--workers",
+                    "2",
+                    "--phases",
+                    "examples,coverage,fuzzing",
+                    "--no-color",
+                    "--suppress-health-check",
+                    "all",
+                    "--request-timeout",
+                    "20",
+                    "--generation-database",
+                    "none",
+                ],
+                cwd=BASE_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
             )
             log = BASE_DIR / ".run" / f"fuzz-{label}.log"
             log.write_text(run.stdout + run.stderr)
-            summary = run.stdout[run.stdout.rfind("= SUMMARY ="):] if "= SUMMARY =" in run.stdout else run.stdout[-3000:]
+            summary = (
+                run.stdout[run.stdout.rfind("= SUMMARY =") :] if "= SUMMARY =" in run.stdout else run.stdout[-3000:]
+            )
             print(summary, f"(full output: {log.relative_to(BASE_DIR)})", flush=True)
             if run.returncode != 0:
                 failed = True

@@ -23,7 +23,15 @@ from conferences.calendar import CalendarItem, badge_png, conference_calendar, r
 from conferences.models import Session, Speaker
 from events.calendar import event_item
 from events.selectors import rsvps_for_calendar
-from ibw.api import IsAdmin, IsAuthenticatedUser, IsStaffRole, ReadPublicWriteAdmin, actor, unpaginated
+from ibw.api import (
+    IsAdmin,
+    IsAuthenticatedUser,
+    IsStaffRole,
+    ReadPublicWriteAdmin,
+    actor,
+    unpaginated,
+    unpaginated_schema,
+)
 from ibw.errors import ValidationFailed
 from users.api.serializers import PublicProfileSerializer
 from users.models import User
@@ -313,7 +321,7 @@ class MyAgendaView(APIView):
 
     permission_classes = [IsAuthenticatedUser]
 
-    @extend_schema(responses=s.MyAgendaSessionSerializer(many=True))
+    @extend_schema(responses=unpaginated_schema(s.MyAgendaSessionSerializer))
     def get(self, request, slug: str):
         conference = selectors.access_conference(slug)
         sessions = selectors.bookmarked_sessions(conference, user=request.user)
@@ -351,7 +359,7 @@ class RoomListView(APIView):
 
     permission_classes = [ReadPublicWriteAdmin]
 
-    @extend_schema(responses=s.RoomSerializer(many=True))
+    @extend_schema(responses=unpaginated_schema(s.RoomSerializer))
     def get(self, request, slug: str):
         conference = selectors.access_conference(slug)
         return unpaginated(s.RoomSerializer(selectors.rooms_for_conference(conference), many=True).data)
@@ -363,7 +371,7 @@ class TrackListView(APIView):
 
     permission_classes = [ReadPublicWriteAdmin]
 
-    @extend_schema(responses=s.TrackSerializer(many=True))
+    @extend_schema(responses=unpaginated_schema(s.TrackSerializer))
     def get(self, request, slug: str):
         conference = selectors.access_conference(slug)
         return unpaginated(s.TrackSerializer(selectors.tracks_for_conference(conference), many=True).data)
