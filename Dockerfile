@@ -15,4 +15,4 @@ RUN useradd --system --uid 1000 ibw && mkdir -p /app/media && chown ibw /app/med
 USER ibw
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "ibw.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--websocket_connect_timeout", "30", "ibw.asgi:application"]

@@ -64,7 +64,18 @@ def main() -> int:
         _manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
         _manage("seed_demo", env=env)
         commands = {
-            "web": [str(BIN / "daphne"), "-b", host, "-p", port, "--proxy-headers", "ibw.asgi:application"],
+            # A handshake burst (everyone opening the app at once) needs more than Daphne's 5 s default.
+            "web": [
+                str(BIN / "daphne"),
+                "-b",
+                host,
+                "-p",
+                port,
+                "--proxy-headers",
+                "--websocket_connect_timeout",
+                "30",
+                "ibw.asgi:application",
+            ],
             "worker": [
                 str(BIN / "celery"),
                 "-A",

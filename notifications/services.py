@@ -50,6 +50,7 @@ from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
 from ibw.errors import ValidationFailed
+from ibw.tasks import enqueue, enqueue_on_commit
 from integrations import telegram
 from notifications import ratelimit
 from notifications.errors import BroadcastFinished, SegmentUnavailable
@@ -130,7 +131,8 @@ def notify(
             )
             if deliveries:
                 ids = [d.pk for d in deliveries]
-                transaction.on_commit(lambda: _tasks().send_telegram_deliveries_task.delay(delivery_ids=ids))
+                # Broker down: the row stays pending and the beat sweep sends it later.
+                enqueue_on_commit(_tasks().send_telegram_deliveries_task, delivery_ids=ids)
     return notifications
 
 
@@ -279,11 +281,11 @@ def schedule_start(broadcast: Broadcast) -> None:
     """Enqueue the start of ``broadcast`` on commit: now, or at ``send_at``."""
     task = _tasks().start_broadcast_task
     broadcast_id = broadcast.pk
+    # Broker down: the beat sweep starts due broadcasts from the database.
     if broadcast.status == BroadcastStatus.SCHEDULED and broadcast.send_at:
-        eta = broadcast.send_at
-        transaction.on_commit(lambda: task.apply_async(kwargs={"broadcast_id": broadcast_id}, eta=eta))
+        enqueue_on_commit(task, eta=broadcast.send_at, broadcast_id=broadcast_id)
     else:
-        transaction.on_commit(lambda: task.delay(broadcast_id=broadcast_id))
+        enqueue_on_commit(task, broadcast_id=broadcast_id)
 
 
 def start_broadcast(broadcast_id: int) -> bool:
@@ -343,11 +345,12 @@ def enqueue_lanes(broadcast_id: int, channels: Iterable[str]) -> None:
     """Start the batch tasks of a sending broadcast (idempotent: batches claim rows)."""
     tasks = _tasks()
     _beat(broadcast_id)
+    # Broker down: the beat sweep resumes broadcasts whose lanes are not alive.
     if Channel.IN_APP in channels:
-        tasks.send_in_app_batch_task.delay(broadcast_id=broadcast_id)
+        enqueue(tasks.send_in_app_batch_task, broadcast_id=broadcast_id)
     if Channel.TELEGRAM in channels:
         for _ in range(max(1, settings.BROADCAST_LANES)):
-            tasks.send_telegram_batch_task.delay(broadcast_id=broadcast_id)
+            enqueue(tasks.send_telegram_batch_task, broadcast_id=broadcast_id)
 
 
 def cancel_broadcast(broadcast: Broadcast) -> Broadcast:
