@@ -30,13 +30,14 @@ format: $(STAMP)
 
 ## fuzz: schemathesis over /api/schema/ against a live server (PostgreSQL + Redis; FUZZ_EXAMPLES sets the depth)
 FUZZ_EXAMPLES ?= 40
+FUZZ_PHASES ?= examples,coverage,fuzzing
 fuzz: $(STAMP)
-	$(PY) scripts/fuzz.py --max-examples $(FUZZ_EXAMPLES)
+	$(PY) scripts/fuzz.py --max-examples $(FUZZ_EXAMPLES) --phases $(FUZZ_PHASES)
 
 ## security: dependency audit (pip-audit) and static scan (bandit, high severity)
 security: $(STAMP)
 	$(VENV)/bin/bandit -q -r ibw users conferences events quests notifications integrations -x '*/migrations/*' -lll
-	$(VENV)/bin/pip-audit -r requirements.txt --no-deps --progress-spinner off
+	scripts/audit.sh
 
 ## bench: every script in bench/ against PostgreSQL and Redis ($$DATABASE_URL / $$REDIS_URL); writes bench/RESULTS.md
 bench: $(STAMP)

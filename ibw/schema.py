@@ -37,16 +37,26 @@ _COMMON = {
 }
 
 
-def _relax_response_urls(schema: object) -> None:
-    """URLs in responses may be empty (not set) or site-relative (local media)."""
+def _relax_response_urls(schema: object) -> bool:
+    """
+    URLs in responses may be empty (not set) or site-relative (local media):
+    drop their ``uri`` format. Return whether anything was relaxed; a ``oneOf``
+    holding a relaxed URL and drf-spectacular's ``BlankEnum`` becomes ``anyOf``,
+    since "" now matches both.
+    """
+    relaxed = False
     if isinstance(schema, dict):
         if schema.get("format") == "uri" and schema.get("type") == "string":
             del schema["format"]
+            relaxed = True
         for value in schema.values():
-            _relax_response_urls(value)
+            relaxed = _relax_response_urls(value) or relaxed
+        if relaxed and "oneOf" in schema:
+            schema["anyOf"] = schema.pop("oneOf")
     elif isinstance(schema, list):
         for value in schema:
-            _relax_response_urls(value)
+            relaxed = _relax_response_urls(value) or relaxed
+    return relaxed
 
 
 def add_error_responses(result: dict, generator, request, public) -> dict:
