@@ -203,8 +203,10 @@ def page_not_found(request, exception=None):
 
 def csrf_failure(request, reason=""):
     """``CSRF_FAILURE_VIEW``: only Django admin forms use CSRF; the API uses tokens."""
-    return JsonResponse(error_body("The form expired or was not sent from this site; reload it and try again.",
-                                   "PERMISSION_DENIED"), status=403)
+    return JsonResponse(
+        error_body("The form expired or was not sent from this site; reload it and try again.", "PERMISSION_DENIED"),
+        status=403,
+    )
 
 
 def server_error(request):
