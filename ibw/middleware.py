@@ -32,3 +32,27 @@ class RequestIDMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
         response["X-Request-ID"] = request_id
         return response
+
+
+class RejectNullBytesMiddleware:
+    """
+    Answer 400 to a path or query string holding a NUL byte. PostgreSQL text
+    cannot store NUL, so such a value reaching a filter or lookup would fail
+    as a database error (500); request bodies are covered by DRF's fields.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            "\x00" in request.path
+            or "%00" in request.META.get("QUERY_STRING", "")
+            or any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
+        ):
+            from django.http import JsonResponse
+
+            from ibw.errors import error_body
+
+            return JsonResponse(error_body("The URL contains a NUL character.", "VALIDATION_ERROR"), status=400)
+        return self.get_response(request)

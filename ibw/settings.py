@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ibw.middleware.RequestIDMiddleware",
+    "ibw.middleware.RejectNullBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -169,6 +170,12 @@ CELERY_BEAT_SCHEDULE["notifications-dispatch-due"] = {
     "task": "notifications.dispatch_due",
     "schedule": timedelta(seconds=5),
 }
+# Integrations: every minute, run again enrichment runs left behind by a
+# killed worker (running past their lease) or never queued (broker down).
+CELERY_BEAT_SCHEDULE["integrations-resume-enrichments"] = {
+    "task": "integrations.resume_enrichments",
+    "schedule": float(env.int("ENRICHMENT_RESUME_INTERVAL", default=60)),
+}
 # Integrations: every minute, handle Telegram updates the webhook accepted
 # but could not queue (the broker was down); each update still acts once.
 CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
@@ -226,6 +233,9 @@ INTEGRATIONS_RETRY_BACKOFF = env.float("INTEGRATIONS_RETRY_BACKOFF", default=1.0
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60)
 ENRICHMENT_COOLDOWN_SECONDS = env.int("ENRICHMENT_COOLDOWN_SECONDS", default=3600)
 ENRICHMENT_DAILY_AI_BUDGET = env.int("ENRICHMENT_DAILY_AI_BUDGET", default=500)
+# A run still "running" this long after it started was cut off by a crash
+# (its HTTP calls time out well before): it may be claimed and run again.
+ENRICHMENT_RUN_LEASE_SECONDS = env.int("ENRICHMENT_RUN_LEASE_SECONDS", default=300)
 
 # --- REST framework ---------------------------------------------------------
 

@@ -13,9 +13,10 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from ibw.tasks import enqueue_on_commit
 from integrations import enrichment
 from integrations.errors import EnrichmentCooldown, EnrichmentFailed, WebhookForbidden
 from integrations.models import AIUsage, EnrichmentRun, EnrichmentRunStatus, EnrichmentTrigger, ProcessedUpdate
@@ -186,12 +187,10 @@ def request_enrichment(
         run = EnrichmentRun.objects.create(user=user, trigger=trigger)
         _write_user(user, enrichment_status=EnrichmentStatus.PENDING, enrichment_error="")
 
-        def enqueue() -> None:
-            from integrations.tasks import enrich_user_task
+        from integrations.tasks import enrich_user_task
 
-            enrich_user_task.apply_async(kwargs={"run_id": run.pk}, countdown=countdown or None)
-
-        transaction.on_commit(enqueue)
+        # Broker down: the run stays pending and resume_enrichments starts it later.
+        enqueue_on_commit(enrich_user_task, countdown=countdown or None, run_id=run.pk)
     return run
 
 
@@ -215,13 +214,40 @@ def consume_ai_call() -> bool:
     )
 
 
+def _run_lease() -> timedelta:
+    return timedelta(seconds=settings.ENRICHMENT_RUN_LEASE_SECONDS)
+
+
+def stalled_enrichment_run_ids() -> list[int]:
+    """
+    Return the runs to start again: each user's latest run when it is running
+    past its lease (its worker died), or still pending a minute after the
+    latest time it could have been scheduled for (creation + the cooldown a
+    deferred run waits out): it was never queued, the broker was down. Runs
+    older than a day are left alone.
+    """
+    now = timezone.now()
+    orphaned_before = now - timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS, minutes=1)
+    latest = EnrichmentRun.objects.filter(user_id=OuterRef("user_id")).order_by("-created_at", "-pk").values("pk")[:1]
+    return list(
+        EnrichmentRun.objects.filter(created_at__gt=now - timedelta(days=1), pk=Subquery(latest))
+        .filter(
+            Q(status=EnrichmentRunStatus.PENDING, created_at__lt=orphaned_before)
+            | Q(status=EnrichmentRunStatus.RUNNING, started_at__lt=now - _run_lease())
+        )
+        .values_list("pk", flat=True)
+    )
+
+
 def run_enrichment(run_id: int) -> EnrichmentRun | None:
     """
     Execute a pending run: read the user's X/Twitter and LinkedIn profiles,
     ask the AI, validate and store the result in one UPDATE of the user.
 
     Idempotent: the run is claimed with a conditional UPDATE (pending →
-    running), so a redelivered task does nothing. A run that is no longer
+    running), so a redelivered task does nothing, unless the run has been
+    running past ``ENRICHMENT_RUN_LEASE_SECONDS`` (its worker died): then it
+    is claimed and run again. A run that is no longer
     the user's latest is superseded instead. A run where every source
     fails, the budget is used up or the AI's answer is invalid ends
     ``failed`` with the reason, and the user's previous results stay.
@@ -235,8 +261,16 @@ def run_enrichment(run_id: int) -> EnrichmentRun | None:
             status=EnrichmentRunStatus.SUPERSEDED, finished_at=timezone.now()
         )
         return run
-    claimed = EnrichmentRun.objects.filter(pk=run.pk, status=EnrichmentRunStatus.PENDING).update(
-        status=EnrichmentRunStatus.RUNNING, started_at=timezone.now()
+    now = timezone.now()
+    # A run "running" past its lease was cut off by a crash (a SIGKILLed
+    # worker): claim it again. Within the lease, a redelivery does nothing.
+    claimed = (
+        EnrichmentRun.objects.filter(pk=run.pk)
+        .filter(
+            Q(status=EnrichmentRunStatus.PENDING)
+            | Q(status=EnrichmentRunStatus.RUNNING, started_at__lt=now - _run_lease())
+        )
+        .update(status=EnrichmentRunStatus.RUNNING, started_at=now)
     )
     if not claimed:
         return run

@@ -59,6 +59,15 @@ def enrich_user_task(*, run_id: int) -> None:
     services.run_enrichment(run_id)
 
 
+@shared_task(name="integrations.resume_enrichments")
+def resume_enrichments_task() -> int:
+    """Start again the enrichment runs a killed worker left running, or the broker never received."""
+    run_ids = services.stalled_enrichment_run_ids()
+    for run_id in run_ids:
+        enrich_user_task.delay(run_id=run_id)
+    return len(run_ids)
+
+
 @shared_task(name="integrations.requeue_unhandled_updates")
 def requeue_unhandled_updates_task() -> int:
     """

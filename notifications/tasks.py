@@ -31,34 +31,34 @@ def send_in_app_batch_task(*, broadcast_id: int) -> None:
         send_in_app_batch_task.delay(broadcast_id=broadcast_id)
 
 
-@shared_task(name="notifications.send_telegram_batch", **_RELIABLE)
-def send_telegram_batch_task(*, broadcast_id: int) -> None:
-    result = services.send_telegram_batch(broadcast_id=broadcast_id)
+def _continue_telegram(task, result: services.LaneResult, **kwargs) -> None:
+    """
+    Re-enqueue a Telegram batch task with the same ``kwargs`` (``broadcast_id``
+    or ``delivery_ids``): after a 429's pause, at once while rows remain, or at
+    the earliest due retry. Eager runs (tests) leave retries to the beat sweep.
+    """
     if _eager():
         return
     if result.paused_for:
-        send_telegram_batch_task.apply_async(kwargs={"broadcast_id": broadcast_id}, countdown=result.paused_for)
+        task.apply_async(kwargs=kwargs, countdown=result.paused_for)
     elif not result.drained:
-        send_telegram_batch_task.delay(broadcast_id=broadcast_id)
+        task.apply_async(kwargs=kwargs)
     else:
-        wait = services.next_retry_in(broadcast_id=broadcast_id)
+        wait = services.next_retry_in(**kwargs)
         if wait is not None:
-            send_telegram_batch_task.apply_async(kwargs={"broadcast_id": broadcast_id}, countdown=wait + 0.1)
+            task.apply_async(kwargs=kwargs, countdown=wait + 0.1)
+
+
+@shared_task(name="notifications.send_telegram_batch", **_RELIABLE)
+def send_telegram_batch_task(*, broadcast_id: int) -> None:
+    result = services.send_telegram_batch(broadcast_id=broadcast_id)
+    _continue_telegram(send_telegram_batch_task, result, broadcast_id=broadcast_id)
 
 
 @shared_task(name="notifications.send_telegram_deliveries", **_RELIABLE)
 def send_telegram_deliveries_task(*, delivery_ids: list[int]) -> None:
     result = services.send_telegram_batch(delivery_ids=delivery_ids)
-    if _eager():
-        return
-    if result.paused_for:
-        send_telegram_deliveries_task.apply_async(kwargs={"delivery_ids": delivery_ids}, countdown=result.paused_for)
-    elif not result.drained:
-        send_telegram_deliveries_task.delay(delivery_ids=delivery_ids)
-    else:
-        wait = services.next_retry_in(delivery_ids=delivery_ids)
-        if wait is not None:
-            send_telegram_deliveries_task.apply_async(kwargs={"delivery_ids": delivery_ids}, countdown=wait + 0.1)
+    _continue_telegram(send_telegram_deliveries_task, result, delivery_ids=delivery_ids)
 
 
 @shared_task(name="notifications.dispatch_due", **_RELIABLE)

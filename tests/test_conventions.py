@@ -54,6 +54,22 @@ def test_post_to_unknown_api_url_is_json_404_not_csrf_page(user):
     assert response.json()["code"] == "NOT_FOUND"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/conferences/any/sessions/?track=%00",
+        "/api/v1/conferences/any/sessions/?q=a%00b",
+        "/api/v1/auth/telegram/bot-login/tok%00en/",
+    ],
+)
+def test_nul_byte_in_url_is_400_not_a_database_error(api, url):
+    response = api.get(url)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
+    assert response["X-Request-ID"]
+
+
 def test_method_not_allowed_has_error_body(user_api):
     response = user_api.delete("/api/v1/users/me/")
 

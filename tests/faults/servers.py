@@ -131,6 +131,14 @@ class LiveStack:
         }
         self.worker = worker
         self.processes: list[subprocess.Popen] = []
+        # Child output goes here, so a failing test can show what the processes said.
+        self.log_dir = Path(tempfile.mkdtemp(prefix="ibw-stack-logs-"))
+
+    def _log(self, name: str):
+        return open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (the child process owns it)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.log_dir.glob("*.log"))
 
     @property
     def base_url(self) -> str:
@@ -179,6 +187,14 @@ class LiveStack:
         self.stop()
         raise RuntimeError("Daphne did not start")
 
+    def kill(self) -> None:
+        """SIGKILL every process: no shutdown, no acknowledgement, as when a machine dies."""
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        self.processes.clear()
+
     def start_worker_with_beat(self) -> LiveStack:
         """A Celery worker with an embedded beat (file scheduler), for tests that need the periodic sweeps."""
         schedule = Path(tempfile.mkdtemp(prefix="ibw-beat-")) / "schedule"
@@ -197,12 +213,12 @@ class LiveStack:
                     "--concurrency",
                     "2",
                     "--loglevel",
-                    "WARNING",
+                    "INFO",
                 ],
                 cwd=BASE_DIR,
                 env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=self._log("worker-beat"),
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         )
