@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+from django.db import connection
 
 from ibw.embedded import EmbeddedRedis, free_port
 
@@ -32,6 +33,14 @@ def postgres_bin_dir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
+
+
+def database_url() -> str:
+    """The URL of the PostgreSQL test database, for processes that must share it."""
+    settings = connection.settings_dict
+    return (
+        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
 
 
 class LocalPostgres:

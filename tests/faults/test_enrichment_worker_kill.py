@@ -20,8 +20,7 @@ from tests.factories import UserFactory
 from tests.fakes import apify, openai
 from tests.fakes.apify import FakeApify
 from tests.fakes.openai import FakeOpenAI
-from tests.faults.servers import LiveStack, LocalRedis
-from tests.faults.test_redis_outage import _database_url
+from tests.faults.servers import LiveStack, LocalRedis, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -59,8 +58,8 @@ def test_sigkilled_worker_mid_enrichment_finishes_on_restart():
             "openers": ["What is hardest about proofs in production?"],
         }
         ai.trouble(delay=20, times=1)  # the first AI answer never comes in time: the worker dies waiting
-        first = LiveStack(database_url=_database_url(), redis_url=redis.url, **env).start_worker_with_beat()
-        second = LiveStack(database_url=_database_url(), redis_url=redis.url, **env)
+        first = LiveStack(database_url=database_url(), redis_url=redis.url, **env).start_worker_with_beat()
+        second = LiveStack(database_url=database_url(), redis_url=redis.url, **env)
         try:
             _wait_for(lambda: ai.completion_requests(), 60, "the AI request of the first worker", first)
             run.refresh_from_db()

@@ -15,18 +15,11 @@ from django.db import connection
 from notifications.models import Notification
 from tests.factories import ConferenceFactory, UserFactory
 from tests.fakes.telegram import FakeTelegram
-from tests.faults.servers import LiveStack, LocalRedis
+from tests.faults.servers import LiveStack, LocalRedis, database_url
 from tests.telegram import BOT_TOKEN
 from users.services import issue_tokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    return (
-        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
-    )
 
 
 def test_redis_outage_keeps_the_api_up_and_notifications_catch_up():
@@ -38,7 +31,7 @@ def test_redis_outage_keeps_the_api_up_and_notifications_catch_up():
     redis = LocalRedis().start()
     with FakeTelegram() as fake:
         stack = LiveStack(
-            database_url=_database_url(),
+            database_url=database_url(),
             redis_url=redis.url,
             worker=False,
             TELEGRAM_BOT_TOKEN=BOT_TOKEN,
@@ -71,7 +64,7 @@ def test_redis_outage_keeps_the_api_up_and_notifications_catch_up():
             # Redis is back: a worker with its beat picks the deferred Telegram copy up.
             redis.start()
             worker = LiveStack(
-                database_url=_database_url(),
+                database_url=database_url(),
                 redis_url=redis.url,
                 worker=True,
                 TELEGRAM_BOT_TOKEN=BOT_TOKEN,
