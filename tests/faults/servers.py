@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,26 @@ class LiveStack:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.log_dir.glob("*.log"))
 
+    def completed_runs(self, task_name: str) -> int:
+        """How many runs of ``task_name`` the worker-with-beat has logged as finished (Celery's INFO line)."""
+        log = self.log_dir / "worker-beat.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return len(re.findall(rf"Task {re.escape(task_name)}\[[^\]]+\] succeeded", text))
+
+    def wait_for_runs(self, task_name: str, *, after: int, count: int = 1, timeout: float = 60) -> None:
+        """
+        Block until ``count`` more runs of ``task_name`` finished than ``after``.
+
+        Tests that prove something does *not* happen wait on this (the sweep
+        really ran) rather than on a fixed sleep, which a slow machine could
+        make pass without the sweep ever running.
+        """
+        deadline = time.monotonic() + timeout
+        while self.completed_runs(task_name) < after + count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{task_name} did not run {count} more time(s) in {timeout} s\n{self.logs()}")
+            time.sleep(0.2)
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -225,7 +246,8 @@ class LiveStack:
                     "INFO",
                 ],
                 cwd=BASE_DIR,
-                env=self.env,
+                # INFO: Celery's "Task … succeeded" lines are how tests see that a sweep ran.
+                env={**self.env, "LOG_LEVEL": "INFO"},
                 stdout=self._log("worker-beat"),
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -68,7 +68,9 @@ def test_sigkilled_worker_mid_enrichment_finishes_on_restart():
             first.kill()
             second.start_worker_with_beat()
             _wait_for(lambda: EnrichmentRun.objects.get(pk=run.pk).status == "done", 60, "the run to finish", second)
-            time.sleep(5)  # two more sweeps: a finished run is not started again
+            # Two more sweeps after the run finished: a finished run is not started again.
+            sweep = "integrations.resume_enrichments"
+            second.wait_for_runs(sweep, after=second.completed_runs(sweep), count=2)
         finally:
             first.kill()
             second.stop()
