@@ -76,7 +76,9 @@ def test_redis_outage_keeps_the_api_up_and_notifications_catch_up():
                 while not fake.sent_texts(5001) and time.monotonic() < deadline:
                     time.sleep(0.5)
                 # Two more sweeps that started after the send was seen: neither may send again.
-                worker.wait_for_runs("notifications.dispatch_due", after=worker.completed_runs("notifications.dispatch_due"), count=2)
+                worker.wait_for_runs(
+                    "notifications.dispatch_due", after=worker.completed_runs("notifications.dispatch_due"), count=2
+                )
             finally:
                 worker.stop()
         finally:
