@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from ibw.logs import build_logging
 
@@ -147,8 +148,37 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_RETRY_DELAY = 5
-# A task not acknowledged within this many seconds is handed to another worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task not acknowledged within this many seconds is handed to another worker.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # A worker that consumes several queues takes from them in the order it was
+    # given (critical, default, low) instead of round-robin.
+    "queue_order_strategy": "priority",
+}
+# Three queues, so a person waiting on the bot never waits behind bulk work:
+# - critical: what one person is waiting for right now (bot login and
+#   replies, single-person Telegram notifications, session reminders);
+# - default: broadcasts (start, in-app and Telegram lanes, the dispatch sweep)
+#   and quest rechecks;
+# - low: enrichment, leaderboard rebuilds, reconciliation and retention sweeps.
+# Production runs a worker per group (docker-compose.yml); `make run` runs one
+# worker for all three, critical first. Routes are by task name, which never
+# changes (beat rows and queued messages store it); unlisted tasks go to default.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Declared in priority order: a worker started without --queues consumes all three, critical first.
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in ("critical", "default", "low")]
+CELERY_TASK_ROUTES = {
+    "integrations.handle_telegram_update": {"queue": "critical"},
+    "integrations.requeue_unhandled_updates": {"queue": "critical"},
+    "integrations.send_bot_reply": {"queue": "critical"},
+    "notifications.send_telegram_deliveries": {"queue": "critical"},
+    "conferences.send_session_reminders": {"queue": "critical"},
+    "integrations.enrich_user": {"queue": "low"},
+    "integrations.resume_enrichments": {"queue": "low"},
+    "quests.rebuild_leaderboard": {"queue": "low"},
+    "quests.resync_leaderboards": {"queue": "low"},
+    "ibw.purge_expired": {"queue": "low"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

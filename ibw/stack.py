@@ -81,6 +81,9 @@ def main() -> int:
                 "-A",
                 "ibw",
                 "worker",
+                # One worker for every queue, critical first (production runs one per group).
+                "--queues",
+                "critical,default,low",
                 "--loglevel",
                 "INFO",
                 "--concurrency",
