@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
-from channels.layers import get_channel_layer
+import structlog
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -14,7 +17,10 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from ibw.draining import is_draining
 from integrations.selectors import integration_statuses
+
+logger = structlog.get_logger(__name__)
 
 
 @extend_schema(responses=inline_serializer("Health", {"status": serializers.CharField()}), tags=["health"])
@@ -44,13 +50,20 @@ def _check_redis() -> str:
 
 def _check_channel_layer() -> str:
     async def roundtrip() -> None:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.send(channel, {"type": "ready.check"})
-        await asyncio.wait_for(layer.receive(channel), timeout=2)
+        # A layer instance of its own: the process-wide one is already receiving
+        # for this process's sockets on Daphne's loop, and a channel layer
+        # receives on one event loop at a time.
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        try:
+            channel = await layer.new_channel()
+            await layer.send(channel, {"type": "ready.check"})
+            await asyncio.wait_for(layer.receive(channel), timeout=2)
+        finally:
+            await layer.close_pools()
 
-    # A fresh loop each time: the layer's connection pool is bound to a loop.
-    asyncio.run(asyncio.wait_for(roundtrip(), timeout=3))
+    # A fresh loop in a thread of its own: this view may be called where a loop runs.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, asyncio.wait_for(roundtrip(), timeout=3)).result()
     return "ok"
 
 
@@ -70,6 +83,9 @@ _CHECKS = {"database": _check_database, "redis": _check_redis, "channel_layer": 
 @throttle_classes([])
 def ready(request):
     """Each dependency answers; integrations without a key say ``disabled``."""
+    if is_draining():
+        # Shutting down (SIGTERM): take no new traffic, whatever the dependencies say.
+        return Response({"status": "draining", "checks": {"process": "draining"}}, status=503)
     checks: dict[str, str] = {}
     healthy = True
     for name, check in _CHECKS.items():
@@ -78,5 +94,6 @@ def ready(request):
         except Exception as exc:  # any failure of the dependency, reported by name
             healthy = False
             checks[name] = f"error: {type(exc).__name__}"
+            logger.warning("ready_check_failed", check=name, error=repr(exc))
     checks.update(integration_statuses())
     return Response({"status": "ready" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)

@@ -66,7 +66,9 @@ def main() -> int:
         commands = {
             # A handshake burst (everyone opening the app at once) needs more than Daphne's 5 s default.
             "web": [
-                str(BIN / "daphne"),
+                sys.executable,
+                "-m",
+                "ibw.daphne",
                 "-b",
                 host,
                 "-p",

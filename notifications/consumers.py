@@ -8,11 +8,17 @@ relays whatever ``publish_to_user`` sends there: ``{"type":
 writes models. A client may send ``{"type": "ping"}`` (or the text
 ``ping``) as a heartbeat and gets ``{"type": "pong"}``. Push is a hint:
 after a reconnect a client re-reads ``GET /api/v1/notifications/``.
+
+The socket is closed with 4401 when the access token that opened it
+expires (the client reconnects with a fresh one), and with 1001 when the
+process drains for a deploy (``ibw.daphne``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from urllib.parse import parse_qs
 
 import structlog
@@ -30,7 +36,8 @@ CLOSE_UNAVAILABLE = 1011
 
 
 @database_sync_to_async
-def _user_id_for(raw_token: str) -> int | None:
+def _authenticate(raw_token: str) -> tuple[int, float] | None:
+    """The active user's id and the token's expiry (epoch seconds), or None."""
     from users.models import User
 
     try:
@@ -40,22 +47,24 @@ def _user_id_for(raw_token: str) -> int | None:
     user_id = token.get("user_id")
     if user_id is None or not User.objects.filter(pk=user_id, is_active=True).exists():
         return None
-    return int(user_id)
+    return int(user_id), float(token["exp"])
 
 
 class NotificationConsumer(AsyncWebsocketConsumer):
     group: str | None = None
+    expiry: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
         raw = (query.get("token") or [""])[0]
-        user_id = await _user_id_for(raw) if raw else None
-        if user_id is None:
+        identity = await _authenticate(raw) if raw else None
+        if identity is None:
             # Accept first so the close code reaches the client (a close before
             # accept is an HTTP 403 with no code).
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        user_id, expires_at = identity
         group = user_group(user_id)
         try:
             # Join before accepting: once the client sees the socket open, nothing published can miss it.
@@ -67,8 +76,19 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         self.group = group
         await self.accept()
+        # The stream lives only as long as the token that opened it (contract v1.1):
+        # a stolen or stale token does not keep a socket open forever.
+        loop = asyncio.get_running_loop()
+        self.expiry = loop.call_later(max(0.0, expires_at - time.time()), self._token_expired)
+
+    def _token_expired(self) -> None:
+        self.expiry = None
+        asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
 
     async def disconnect(self, code: int) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
         if self.group:
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -188,11 +188,12 @@ class LiveStack:
     def start(self) -> LiveStack:
         self.processes.append(
             subprocess.Popen(
-                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "ibw.asgi:application"],
+                # The production launcher: Daphne that drains its sockets on SIGTERM.
+                [sys.executable, "-m", "ibw.daphne", "-b", "127.0.0.1", "-p", str(self.port), "ibw.asgi:application"],
                 cwd=BASE_DIR,
                 env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=self._log("daphne"),
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         )
