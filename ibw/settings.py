@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "users",
     "conferences",
     "events",
+    "connections",
     "quests",
     "notifications",
     "integrations",

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from connections.models import Block, Connection, ConnectionStatus
 from notifications.models import Notification
 from tests.conftest import client_for
 from tests.connections.factories import BlockFactory, ConnectionFactory
 from tests.factories import AttendanceFactory, UserFactory
-from users.models import Block, Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db
 
