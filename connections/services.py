@@ -62,7 +62,7 @@ def _notify_request(connection: Connection) -> None:
         kind="connection_request",
         title=f"{sender.get_display_name()} wants to connect",
         body=connection.message,
-        data={"connection_id": connection.pk, "user_id": sender.pk},
+        data={"connection": connection.pk, "user": sender.pk},
     )
 
 
@@ -77,7 +77,7 @@ def _notify_accepted(connection: Connection, *, by: User, other: User, in_person
         kind="connection_accepted",
         title=title,
         body="",
-        data={"connection_id": connection.pk, "user_id": by.pk},
+        data={"connection": connection.pk, "user": by.pk},
     )
 
 
