@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
@@ -45,7 +46,7 @@ def test_rows_written_before_the_move_are_found_through_the_new_models(old_schem
     User = old_schema.get_model("users", "User")
     OldConnection = old_schema.get_model("users", "Connection")
     OldBlock = old_schema.get_model("users", "Block")
-    ContentType = old_schema.get_model("contenttypes", "ContentType")
+    OldContentType = old_schema.get_model("contenttypes", "ContentType")
     ann, bob, cat, dan = (User.objects.create(telegram_id=n, first_name=name) for n, name in enumerate("ABCD", 1))
     responded = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     rows = [
@@ -56,7 +57,7 @@ def test_rows_written_before_the_move_are_found_through_the_new_models(old_schem
         OldConnection.objects.create(from_user=dan, to_user=bob, status="declined", responded_at=responded),
     ]
     blocks = [OldBlock.objects.create(blocker=cat, blocked=dan), OldBlock.objects.create(blocker=bob, blocked=cat)]
-    old_content_type = ContentType.objects.get(app_label="users", model="connection")
+    old_content_type = OldContentType.objects.get(app_label="users", model="connection")
 
     _migrate(_latest())
 
@@ -74,9 +75,8 @@ def test_rows_written_before_the_move_are_found_through_the_new_models(old_schem
     accepted = Connection.objects.get(status=ConnectionStatus.ACCEPTED)
     assert (accepted.from_user.first_name, accepted.to_user.first_name) == ("A", "C")
     # The content type (and with it permissions and admin history) moved with the model.
-    from django.contrib.contenttypes.models import ContentType as CurrentContentType
-
-    assert CurrentContentType.objects.get_for_model(Connection).pk == old_content_type.pk
+    ContentType.objects.clear_cache()
+    assert ContentType.objects.get_for_model(Connection).pk == old_content_type.pk
 
 
 def test_the_database_still_enforces_the_pair_constraints_after_the_move(old_schema):
