@@ -114,6 +114,17 @@ def test_scan_blocked_either_way_is_404_like_unknown(user_api, user, i_blocked):
     assert not Connection.objects.exists()
 
 
+def test_scan_badge_of_deactivated_person_is_404_like_unknown(user_api):
+    badge = AttendanceFactory(user__is_active=False)
+
+    response = user_api.post(SCAN, {"badge_code": badge.badge_code}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "No attendee has this badge code.", "code": "NOT_FOUND"}
+    assert not Connection.objects.exists()
+    assert not Notification.objects.exists()
+
+
 def test_scan_without_code_is_400(user_api):
     response = user_api.post(SCAN, {}, format="json")
 
