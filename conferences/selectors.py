@@ -204,7 +204,11 @@ def access_attendance(conference: Conference, *, user: User) -> Attendance:
 
 
 def attendance_by_badge(conference: Conference | None, badge_code: str) -> Attendance:
-    """Return the attendance with ``badge_code`` (in ``conference`` when given), or raise ``NotFound``."""
+    """
+    Return the attendance with ``badge_code`` (in ``conference`` when given;
+    case and surrounding spaces ignored), or raise ``BadgeNotFound``. The one
+    badge lookup: door check-in, side-event check-in and badge-scan connect.
+    """
     attendances = Attendance.objects.select_related("user", "conference").filter(badge_code=badge_code.strip().upper())
     if conference is not None:
         attendances = attendances.filter(conference=conference)
