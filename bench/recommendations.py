@@ -79,8 +79,9 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _seed(rng: random.Random):
     from conferences.models import Attendance, Bookmark, Conference, Room, Session, Track
+    from connections.models import Block, Connection, ConnectionStatus
     from events.models import RSVP, Event, RSVPStatus
-    from users.models import Block, Connection, ConnectionStatus, User
+    from users.models import User
 
     today = date.today()
     conference = Conference.objects.create(
@@ -188,7 +189,7 @@ def _time_calls(view, factory, conference, callers, *, cold: bool, cold_index: b
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import force_authenticate
 
-    from users.recommendations import clear_cached_recommendations
+    from connections.recommendations import clear_cached_recommendations
 
     timings: list[float] = []
     cpu: list[float] = []
@@ -241,8 +242,8 @@ def main() -> None:
         from django.db import connections
         from rest_framework.test import APIRequestFactory
 
-        from users.api.connection_views import RecommendationListView
-        from users.recommendations import clear_cached_recommendations
+        from connections.api.views import RecommendationListView
+        from connections.recommendations import clear_cached_recommendations
 
         rng = random.Random(SEED)
         if reuse:
@@ -304,7 +305,7 @@ def main() -> None:
                 f"{_percentile(values, 50):.1f} / {_percentile(values, 99):.1f} ms | {note}"
             )
 
-        from users.recommendations import recommendations_for
+        from connections.recommendations import recommendations_for
 
         top = recommendations_for(callers[0], conference=conference, limit=1)
         if top:

@@ -31,7 +31,7 @@ from conferences.models import (
     Speaker,
     Track,
 )
-from users.models import Block, User
+from users.models import User
 
 
 def access_conference(slug: str) -> Conference:
@@ -204,7 +204,11 @@ def access_attendance(conference: Conference, *, user: User) -> Attendance:
 
 
 def attendance_by_badge(conference: Conference | None, badge_code: str) -> Attendance:
-    """Return the attendance with ``badge_code`` (in ``conference`` when given), or raise ``NotFound``."""
+    """
+    Return the attendance with ``badge_code`` (in ``conference`` when given;
+    case and surrounding spaces ignored), or raise ``BadgeNotFound``. The one
+    badge lookup: door check-in, side-event check-in and badge-scan connect.
+    """
     attendances = Attendance.objects.select_related("user", "conference").filter(badge_code=badge_code.strip().upper())
     if conference is not None:
         attendances = attendances.filter(conference=conference)
@@ -212,33 +216,6 @@ def attendance_by_badge(conference: Conference | None, badge_code: str) -> Atten
     if attendance is None:
         raise BadgeNotFound()
     return attendance
-
-
-def attendees_directory(conference: Conference, *, viewer: User, q: str | None = None) -> QuerySet[User]:
-    """
-    Return the people registered for ``conference`` who chose to be listed
-    (``directory_visible``), leaving out anyone ``viewer`` blocked or who
-    blocked ``viewer``; ``q`` searches names, company, job title and interests.
-    """
-    blocked = Block.objects.filter(blocker=viewer).values("blocked_id")
-    blockers = Block.objects.filter(blocked=viewer).values("blocker_id")
-    people = User.objects.filter(
-        is_active=True,
-        directory_visible=True,
-        attendances__conference=conference,
-    ).exclude(pk__in=blocked)
-    people = people.exclude(pk__in=blockers)
-    if q:
-        people = people.filter(
-            Q(first_name__icontains=q)
-            | Q(last_name__icontains=q)
-            | Q(display_name__icontains=q)
-            | Q(username__icontains=q)
-            | Q(company__icontains=q)
-            | Q(job_title__icontains=q)
-            | Q(interests__icontains=q)
-        )
-    return people.order_by("first_name", "last_name", "id")
 
 
 def calendar_owner(token: str) -> User:

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "users",
     "conferences",
     "events",
+    "connections",
     "quests",
     "notifications",
     "integrations",

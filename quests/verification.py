@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import structlog
 from django.core.exceptions import ValidationError
 
+from connections.selectors import accepted_connection_count
 from integrations import telegram
 from quests.models import SubmissionStatus, Task, TaskType
 
@@ -268,8 +269,6 @@ class ConnectionsStrategy(Strategy):
         return {"count": _positive_int(config, "count")}
 
     def verify(self, task: Task, *, user, attempt: Attempt) -> Outcome:
-        from users.selectors import accepted_connection_count
-
         needed = task.config.get("count", 1)
         have = accepted_connection_count(user)
         if have >= needed:

@@ -4,8 +4,6 @@ import secrets
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 
@@ -149,48 +147,3 @@ class BotLoginToken(models.Model):
 
     def __str__(self) -> str:
         return f"bot login {self.token[:6]}…"
-
-
-class ConnectionStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ACCEPTED = "accepted", "Accepted"
-    DECLINED = "declined", "Declined"
-
-
-class Connection(models.Model):
-    """One connection per pair of people, whichever side asked."""
-
-    from_user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="connections_sent")
-    to_user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="connections_received")
-    status = models.CharField(max_length=10, choices=ConnectionStatus.choices, default=ConnectionStatus.PENDING)
-    message = models.CharField(max_length=500, blank=True)
-    met_in_person = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    responded_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                Least("from_user", "to_user"), Greatest("from_user", "to_user"), name="connection_unique_pair"
-            ),
-            models.CheckConstraint(condition=~Q(from_user=F("to_user")), name="connection_not_self"),
-        ]
-        indexes = [models.Index(fields=["to_user", "status"]), models.Index(fields=["from_user", "status"])]
-
-    def __str__(self) -> str:
-        return f"{self.from_user_id} → {self.to_user_id} ({self.status})"
-
-
-class Block(models.Model):
-    blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_made")
-    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_received")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_unique"),
-            models.CheckConstraint(condition=~Q(blocker=F("blocked")), name="block_not_self"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.blocker_id} blocks {self.blocked_id}"

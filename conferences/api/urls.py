@@ -29,7 +29,6 @@ urlpatterns = [
     path("conferences/<slug:slug>/schedule.ics", views.ScheduleIcsView.as_view(), name="conference-ics"),
     path("conferences/<slug:slug>/attendance/", views.AttendanceView.as_view(), name="attendance"),
     path("conferences/<slug:slug>/attendance/badge.png", views.BadgeView.as_view(), name="attendance-badge"),
-    path("conferences/<slug:slug>/attendees/", views.AttendeeListView.as_view(), name="attendee-list"),
     path("conferences/<slug:slug>/check-ins/", views.CheckInView.as_view(), name="conference-check-in"),
     path("users/me/calendar/", views.MyCalendarView.as_view(), name="users-me-calendar"),
     path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),

@@ -33,7 +33,6 @@ from ibw.api import (
     unpaginated_schema,
 )
 from ibw.errors import ValidationFailed
-from users.api.serializers import PublicProfileSerializer
 from users.models import User
 
 TAGS = ["conferences"]
@@ -434,23 +433,6 @@ class BadgeView(NonJSONViewMixin, APIView):
         response = HttpResponse(badge_png(attendance.badge_code), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
-
-
-@extend_schema(tags=TAGS)
-class AttendeeListView(generics.ListAPIView):
-    """People at the conference who chose to be listed; blocked people on either side are left out."""
-
-    permission_classes = [IsAuthenticatedUser]
-    serializer_class = PublicProfileSerializer
-    queryset = User.objects.none()  # for the schema; get_queryset builds the real one
-
-    def get_queryset(self):
-        conference = selectors.access_conference(self.kwargs["slug"])
-        return selectors.attendees_directory(conference, viewer=self.request.user, q=self.request.query_params.get("q"))
-
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="searches name, company, title, interests")])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 @extend_schema(tags=TAGS)

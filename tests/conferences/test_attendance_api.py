@@ -7,9 +7,9 @@ import segno
 from PIL import Image
 
 from conferences.models import Attendance, AttendanceStatus
+from connections.models import Block
 from tests.conftest import client_for
 from tests.factories import AttendanceFactory, ConferenceFactory, UserFactory
-from users.models import Block
 
 pytestmark = pytest.mark.django_db
 

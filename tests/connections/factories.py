@@ -5,9 +5,9 @@ from __future__ import annotations
 import factory
 
 from conferences.models import Bookmark
+from connections.models import Block, Connection, ConnectionStatus
 from events.models import RSVP, RSVPStatus
 from tests.factories import EventFactory, SessionFactory, UserFactory
-from users.models import Block, Connection, ConnectionStatus
 
 
 class ConnectionFactory(factory.django.DjangoModelFactory):

@@ -5,13 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from connections.models import Connection, ConnectionStatus
+from connections.selectors import accepted_connection_count
+from connections.services import DECLINE_COOLDOWN
 from notifications.models import Notification
 from tests.conftest import client_for
 from tests.connections.factories import BlockFactory, ConnectionFactory
 from tests.factories import UserFactory
-from users.connections import DECLINE_COOLDOWN
-from users.models import Connection, ConnectionStatus
-from users.selectors import accepted_connection_count
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_request_notifies_recipient_after_commit(user_api, user, django_capture_
     assert notification.kind == "connection_request"
     assert notification.title == f"{user.get_display_name()} wants to connect"
     assert notification.body == "Hi"
-    assert notification.data == {"connection_id": response.json()["id"], "user_id": user.pk}
+    assert notification.data == {"connection": response.json()["id"], "user": user.pk}
 
 
 def test_request_to_self_is_400(user_api, user):
@@ -379,7 +379,7 @@ def test_admin_searches_connections_by_name():
     client = Client()
     client.force_login(admin_user)
 
-    response = client.get("/admin/users/connection/", {"q": "Hopper"})
+    response = client.get("/admin/connections/connection/", {"q": "Hopper"})
 
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == [connection]

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection as db_connection
 from django.db import connections
 
+from connections.models import Connection, ConnectionStatus
+from connections.services import request_connection, scan_badge
 from ibw.errors import ApplicationError
 from tests.factories import AttendanceFactory, ConferenceFactory, UserFactory
-from users.connections import request_connection, scan_badge
-from users.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from connections.models import ConnectionStatus
+from connections.recommendations import roles_in_title
+from connections.selectors import blocked_user_ids
 from tests.conftest import client_for
 from tests.connections.factories import BlockFactory, BookmarkFactory, ConnectionFactory, RSVPFactory
 from tests.factories import (
@@ -13,9 +16,6 @@ from tests.factories import (
     TrackFactory,
     UserFactory,
 )
-from users.models import ConnectionStatus
-from users.recommendations import roles_in_title
-from users.selectors import blocked_user_ids
 
 pytestmark = pytest.mark.django_db
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from connections.models import Block, Connection, ConnectionStatus
 from notifications.models import Notification
 from tests.conftest import client_for
 from tests.connections.factories import BlockFactory, ConnectionFactory
 from tests.factories import AttendanceFactory, UserFactory
-from users.models import Block, Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_scan_connects_at_once_in_person(user_api, user, django_capture_on_commi
     )
     notification = Notification.objects.get(user=badge.user)
     assert notification.kind == "connection_accepted"
-    assert notification.data == {"connection_id": body["id"], "user_id": user.pk}
+    assert notification.data == {"connection": body["id"], "user": user.pk}
 
 
 def test_scan_twice_is_200_and_one_connection(user_api):
@@ -112,6 +112,17 @@ def test_scan_blocked_either_way_is_404_like_unknown(user_api, user, i_blocked):
     assert response.status_code == 404
     assert response.json() == {"error": "No attendee has this badge code.", "code": "NOT_FOUND"}
     assert not Connection.objects.exists()
+
+
+def test_scan_badge_of_deactivated_person_is_404_like_unknown(user_api):
+    badge = AttendanceFactory(user__is_active=False)
+
+    response = user_api.post(SCAN, {"badge_code": badge.badge_code}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "No attendee has this badge code.", "code": "NOT_FOUND"}
+    assert not Connection.objects.exists()
+    assert not Notification.objects.exists()
 
 
 def test_scan_without_code_is_400(user_api):

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conferences.models import AttendanceStatus
+from connections.models import Connection, ConnectionStatus
 from events.models import RSVP, RSVPStatus
 from notifications.models import Notification
 from quests.models import PointsEntry, QuestCompletion, Submission, SubmissionStatus, TaskType
@@ -23,7 +24,6 @@ from tests.quests.conftest import (
     submit_url,
     telegram_task,
 )
-from users.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db
 

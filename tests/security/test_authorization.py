@@ -19,6 +19,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from connections.models import Connection
 from notifications.models import Broadcast, Notification
 from quests.models import Quest, Submission, Task
 from tests.conftest import client_for
@@ -30,7 +31,6 @@ from tests.factories import (
     SpeakerFactory,
     UserFactory,
 )
-from users.models import Connection
 
 pytestmark = pytest.mark.django_db
 

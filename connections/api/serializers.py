@@ -3,9 +3,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from connections.models import Connection, ConnectionStatus
+from connections.recommendations import MAX_LIMIT
 from users.api.serializers import PublicProfileSerializer
-from users.models import Connection, ConnectionStatus
-from users.recommendations import MAX_LIMIT
 
 
 class ConnectionSerializer(serializers.ModelSerializer):

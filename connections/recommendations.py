@@ -37,10 +37,12 @@ from functools import lru_cache
 
 import structlog
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from conferences.models import Attendance, Bookmark, Conference
+from connections.selectors import blocked_user_ids, connected_user_ids
+from events.models import RSVP, RSVPStatus
 from users.models import User
-from users.selectors import blocked_user_ids, connected_user_ids
 
 logger = structlog.get_logger(__name__)
 
@@ -165,16 +167,14 @@ def _cache_set(key: str, value, ttl: int = CACHE_TTL) -> None:
         logger.warning("recommendations_cache_unavailable", error=str(exc))
 
 
-def clear_cached_recommendations(user: User, conference) -> None:
+def clear_cached_recommendations(user: User, conference: Conference) -> None:
     try:
         cache.delete(_cache_key(user.pk, conference.pk))
     except Exception as exc:  # as above
         logger.warning("recommendations_cache_unavailable", error=str(exc))
 
 
-def _visible_attendances(conference):
-    from conferences.models import Attendance
-
+def _visible_attendances(conference: Conference) -> QuerySet[Attendance]:
     return Attendance.objects.filter(conference=conference, user__directory_visible=True, user__is_active=True)
 
 
@@ -193,7 +193,7 @@ class AttendeeIndex:
     roles: dict[int, frozenset[str]]
 
 
-def build_attendee_index(conference) -> AttendeeIndex:
+def build_attendee_index(conference: Conference) -> AttendeeIndex:
     """Build the index for ``conference`` (one query; uncached)."""
     visible: set[int] = set()
     interest_postings: dict[str, list[int]] = defaultdict(list)
@@ -215,7 +215,7 @@ def build_attendee_index(conference) -> AttendeeIndex:
     )
 
 
-def attendee_index(conference) -> AttendeeIndex:
+def attendee_index(conference: Conference) -> AttendeeIndex:
     """Return the conference's attendee index from the cache, building it when missing."""
     key = f"recs:index:v1:{conference.pk}"
     index = _cache_get(key)
@@ -262,7 +262,7 @@ def _attendee_matches(
     return terms, roles
 
 
-def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]:
+def score_candidates(user: User, conference: Conference) -> list[tuple[int, int, list[str]]]:
     """
     Return ``[(user_id, score, reasons)]`` for the best ``CACHE_TOP``
     candidates at ``conference``, best first (ties by id), uncached.
@@ -271,9 +271,6 @@ def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]
     only people who share something with ``user``. Reasons are worded for
     the best candidates only.
     """
-    from conferences.models import Bookmark
-    from events.models import RSVP, RSVPStatus
-
     excluded = blocked_user_ids(user) | connected_user_ids(user) | {user.pk}
 
     my_interests = _terms(user.interests)
@@ -353,7 +350,7 @@ def score_candidates(user: User, conference) -> list[tuple[int, int, list[str]]]
     return ranked
 
 
-def recommendations_for(user: User, *, conference, limit: int = 10) -> list[Recommendation]:
+def recommendations_for(user: User, *, conference: Conference, limit: int = 10) -> list[Recommendation]:
     """
     Return up to ``limit`` (at most ``MAX_LIMIT``) people ``user`` should meet
     at ``conference``, best first, each with its score and reasons.

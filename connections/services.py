@@ -13,7 +13,9 @@ turns into their own pending request); the person who was declined may ask
 again only after ``DECLINE_COOLDOWN`` (409 ``CONNECTION_DECLINED`` before),
 and a badge scan in person always connects.
 
-Notifications go out through ``notifications.services.notify`` after commit.
+Notifications are made with ``notifications.services.notify`` inside the
+same transaction: nothing leaves the process before it commits, and nothing
+does if it rolls back.
 """
 
 from __future__ import annotations
@@ -25,57 +27,24 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ibw.errors import ApplicationError, Conflict, NotFound
-from users.models import Block, Connection, ConnectionStatus, User
+from conferences.errors import BadgeNotFound
+from conferences.selectors import attendance_by_badge
+from connections.errors import (
+    AlreadyConnected,
+    CannotTargetSelf,
+    ConnectionDeclined,
+    ConnectionNotFound,
+    UnknownPerson,
+)
+from connections.models import Block, Connection, ConnectionStatus
+from connections.selectors import is_blocked_between, pair_q
+from ibw.errors import Conflict
+from notifications.services import notify
+from users.models import User
 
 logger = structlog.get_logger(__name__)
 
 DECLINE_COOLDOWN = timedelta(days=30)
-
-
-class AlreadyConnected(ApplicationError):
-    status_code = 409
-    code = "ALREADY_CONNECTED"
-    message = "You are already connected, or your request is waiting for an answer."
-
-
-class ConnectionDeclined(ApplicationError):
-    status_code = 409
-    code = "CONNECTION_DECLINED"
-    message = "This person declined your request recently; you cannot ask again yet."
-
-
-class CannotTargetSelf(ApplicationError):
-    status_code = 400
-    code = "VALIDATION_ERROR"
-    message = "You cannot do this with yourself."
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, details={field: [message]})
-
-
-class UnknownPerson(NotFound):
-    """Also what a blocked person gets: a block must not be discoverable."""
-
-    message = "No such user."
-
-
-class UnknownBadge(NotFound):
-    message = "No attendee has this badge code."
-
-
-class ConnectionNotFound(NotFound):
-    message = "No such connection."
-
-
-def pair_q(a_id: int, b_id: int) -> Q:
-    """The lookup for the one connection between two people, whichever side asked."""
-    return Q(from_user_id=a_id, to_user_id=b_id) | Q(from_user_id=b_id, to_user_id=a_id)
-
-
-def is_blocked_between(a_id: int, b_id: int) -> bool:
-    """Return whether either person blocked the other."""
-    return Block.objects.filter(Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)).exists()
 
 
 def _reachable_user(user: User, target_id: int) -> User:
@@ -86,24 +55,14 @@ def _reachable_user(user: User, target_id: int) -> User:
     return target
 
 
-def _notify_after_commit(recipient: User, *, kind: str, title: str, body: str, data: dict) -> None:
-    def send() -> None:
-        from notifications.services import notify
-
-        notify(recipient, kind=kind, title=title, body=body, data=data)
-
-    # robust: the connection is committed whatever the notification does.
-    transaction.on_commit(send, robust=True)
-
-
 def _notify_request(connection: Connection) -> None:
     sender = connection.from_user
-    _notify_after_commit(
+    notify(
         connection.to_user,
         kind="connection_request",
         title=f"{sender.get_display_name()} wants to connect",
         body=connection.message,
-        data={"connection_id": connection.pk, "user_id": sender.pk},
+        data={"connection": connection.pk, "user": sender.pk},
     )
 
 
@@ -113,12 +72,12 @@ def _notify_accepted(connection: Connection, *, by: User, other: User, in_person
         if in_person
         else f"{by.get_display_name()} accepted your request"
     )
-    _notify_after_commit(
+    notify(
         other,
         kind="connection_accepted",
         title=title,
         body="",
-        data={"connection_id": connection.pk, "user_id": by.pk},
+        data={"connection": connection.pk, "user": by.pk},
     )
 
 
@@ -159,7 +118,7 @@ def request_connection(user: User, *, to_user_id: int, message: str = "") -> tup
     Concurrent requests between the same two people, either way round, end
     in one row: the loser of the unique constraint re-reads the winner's row
     under a lock and applies the same rules (so A→B and B→A at the same
-    moment end accepted). Notifications go out after commit.
+    moment end accepted). The other person is notified (sent on commit).
     """
     if to_user_id == user.pk:
         raise CannotTargetSelf("to_user", "You cannot connect with yourself.")
@@ -214,20 +173,14 @@ def scan_badge(user: User, *, badge_code: str) -> tuple[Connection, bool]:
     Accepted at once, whatever the pair's previous state (a pending request
     either way, or a declined one: showing a badge is consent). Scanning
     again is harmless (``newly_connected`` false, 200). Raises
-    ``UnknownBadge`` (404; also when either blocked the other, so a block
+    ``BadgeNotFound`` (404; also when either blocked the other, so a block
     never shows) and ``CannotTargetSelf`` (400, one's own badge).
     """
-    from conferences.models import Attendance
-
-    code = badge_code.strip().upper()
-    owner_id = Attendance.objects.filter(badge_code=code).values_list("user_id", flat=True).first()
-    if owner_id is None:
-        raise UnknownBadge()
-    if owner_id == user.pk:
+    owner = attendance_by_badge(None, badge_code).user
+    if owner.pk == user.pk:
         raise CannotTargetSelf("badge_code", "This is your own badge.")
-    owner = User.objects.filter(pk=owner_id, is_active=True).first()
-    if owner is None or is_blocked_between(user.pk, owner.pk):
-        raise UnknownBadge()
+    if not owner.is_active or is_blocked_between(user.pk, owner.pk):
+        raise BadgeNotFound()
     now = timezone.now()
     with transaction.atomic():
         connection = _locked_pair(user.pk, owner.pk)

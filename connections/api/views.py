@@ -1,21 +1,22 @@
-"""Connections, badge scans, recommendations and blocking; the rules live in ``users.connections``."""
+"""Connections, badge scans, recommendations, blocking and the attendee directory; the rules live in ``connections.services``."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conferences.models import Conference
+from conferences.selectors import access_conference
+from connections import services
+from connections.api import serializers as s
+from connections.models import Connection
+from connections.recommendations import recommendations_for
+from connections.selectors import access_connection, attendees_directory, connections_for
 from ibw.api import IsAuthenticatedUser, PageNumberPagination
-from ibw.errors import NotFound
-from users import connections as services
-from users.api import connection_serializers as s
-from users.models import Connection
-from users.recommendations import recommendations_for
-from users.selectors import access_connection, connections_for
+from users.api.serializers import PublicProfileSerializer
+from users.models import User
 
 ERROR = OpenApiResponse(description="Error body `{error, code, details?}`")
 TAGS = ["connections"]
@@ -128,9 +129,7 @@ class RecommendationListView(APIView):
     def get(self, request):
         query = s.RecommendationQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        conference = Conference.objects.filter(slug=query.validated_data["conference"]).first()
-        if conference is None:
-            raise NotFound("No such conference.")
+        conference = access_conference(query.validated_data["conference"])
         results = recommendations_for(request.user, conference=conference, limit=query.validated_data["limit"])
         return Response(s.RecommendationListSerializer({"results": results}, context={"request": request}).data)
 
@@ -160,3 +159,20 @@ class UserBlockView(APIView):
     def delete(self, request, user_id: int):
         services.unblock_user(request.user, target_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["conferences"])
+class AttendeeListView(generics.ListAPIView):
+    """People at the conference who chose to be listed; blocked people on either side are left out."""
+
+    permission_classes = [IsAuthenticatedUser]
+    serializer_class = PublicProfileSerializer
+    queryset = User.objects.none()  # for the schema; get_queryset builds the real one
+
+    def get_queryset(self):
+        conference = access_conference(self.kwargs["slug"])
+        return attendees_directory(conference, viewer=self.request.user, q=self.request.query_params.get("q"))
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, description="searches name, company, title, interests")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
