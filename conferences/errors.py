@@ -27,6 +27,10 @@ class BadgeNotFound(NotFound):
     message = "No attendee has this badge code."
 
 
+class OrganizerNotFound(NotFound):
+    message = "This person is not an organizer of this conference."
+
+
 class ScheduleUnavailable(ApplicationError):
     status_code = 400
     code = "VALIDATION_ERROR"

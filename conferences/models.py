@@ -183,3 +183,18 @@ class Attendance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} at {self.conference}"
+
+
+class ConferenceOrganizer(models.Model):
+    """A co-organizer: may do, for this conference only, what an admin does on its paths."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="organizers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organized_conferences")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["conference", "user"], name="conference_organizer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} organizes {self.conference}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conferences.api import views
+from conferences.api import organizers, views
 
 urlpatterns = [
     path("conferences/", views.ConferenceListView.as_view(), name="conference-list"),
@@ -30,6 +30,12 @@ urlpatterns = [
     path("conferences/<slug:slug>/attendance/", views.AttendanceView.as_view(), name="attendance"),
     path("conferences/<slug:slug>/attendance/badge.png", views.BadgeView.as_view(), name="attendance-badge"),
     path("conferences/<slug:slug>/check-ins/", views.CheckInView.as_view(), name="conference-check-in"),
+    path("conferences/<slug:slug>/organizers/", organizers.OrganizerListView.as_view(), name="conference-organizers"),
+    path(
+        "conferences/<slug:slug>/organizers/<int:user_id>/",
+        organizers.OrganizerDetailView.as_view(),
+        name="conference-organizer",
+    ),
     path("users/me/calendar/", views.MyCalendarView.as_view(), name="users-me-calendar"),
     path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),
 ]

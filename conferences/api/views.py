@@ -21,6 +21,7 @@ from conferences import selectors, services
 from conferences.api import serializers as s
 from conferences.calendar import CalendarItem, badge_png, conference_calendar, render_calendar, session_item
 from conferences.models import Session, Speaker
+from conferences.organizers import CanManageConference
 from events.calendar import event_item
 from events.selectors import rsvps_for_calendar
 from ibw.api import (
@@ -437,9 +438,9 @@ class BadgeView(NonJSONViewMixin, APIView):
 
 @extend_schema(tags=TAGS)
 class CheckInView(APIView):
-    """Staff at the door: check an attendee in by badge code (idempotent)."""
+    """Staff at the door, or the conference's organizers: check an attendee in by badge code (idempotent)."""
 
-    permission_classes = [IsStaffRole]
+    permission_classes = [IsStaffRole | CanManageConference]
 
     @extend_schema(request=s.CheckInInputSerializer, responses={200: s.AttendanceSerializer})
     def post(self, request, slug: str):
