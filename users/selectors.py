@@ -16,6 +16,11 @@ def access_user(user_id: int) -> User:
     return user
 
 
+def active_user_by_telegram_id(telegram_id: int) -> User | None:
+    """Return the active user with this Telegram id (who talks to the bot), or ``None``."""
+    return User.objects.filter(telegram_id=telegram_id, is_active=True).first()
+
+
 def accepted_connection_count(user: User) -> int:
     """Return how many people ``user`` is connected with (accepted, either direction)."""
     return Connection.objects.filter(Q(from_user=user) | Q(to_user=user), status=ConnectionStatus.ACCEPTED).count()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from integrations.models import AIUsage, EnrichmentRun
-from integrations.services import request_enrichment, run_enrichment
 from tests.conftest import client_for
 from tests.factories import AdminUserFactory, UserFactory
 from tests.fakes.apify import TOKEN as APIFY_TOKEN
 from tests.fakes.apify import tweet
+from users.enrichment import request_enrichment, run_enrichment
+from users.models import AIUsage, EnrichmentRun
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from celery import signals
 from django.db import connection
 from django.utils import timezone
 
+from bot.handlers import HELP, NOT_LINKED
+from bot.models import ProcessedUpdate
 from ibw.celery import app as celery_app
-from integrations.bot import HELP, NOT_LINKED
-from integrations.models import ProcessedUpdate
 from tests.factories import (
     AttendanceFactory,
     ConferenceFactory,
@@ -22,7 +22,8 @@ from tests.factories import (
     SessionFactory,
     UserFactory,
 )
-from tests.integrations.conftest import SECRET, WEBHOOK, message_update
+from tests.telegram import WEBHOOK, message_update
+from tests.telegram import WEBHOOK_SECRET as SECRET
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -391,8 +392,8 @@ def test_webhook_without_bot_token_still_acts_and_answers_200(send_update, fake_
 def test_updates_accepted_but_never_queued_are_handled_by_the_sweep(fake_telegram):
     from datetime import timedelta
 
-    from integrations.services import accept_update
-    from integrations.tasks import requeue_unhandled_updates_task
+    from bot.services import accept_update
+    from bot.tasks import requeue_unhandled_updates_task
 
     UserFactory(telegram_id=9101, telegram_chat_id=9101)
     update = message_update("/mute", telegram_id=9101)
