@@ -54,7 +54,9 @@ def test_moving_the_models_out_of_integrations_keeps_every_row_and_permission():
     from bot.models import ProcessedUpdate
     from users.models import AIUsage, EnrichmentRun
 
-    assert list(EnrichmentRun.objects.order_by("pk").values_list("pk", "user_id", "trigger", "status", "ai_called")) == [
+    assert list(
+        EnrichmentRun.objects.order_by("pk").values_list("pk", "user_id", "trigger", "status", "ai_called")
+    ) == [
         (runs[0].pk, user.pk, "request", "done", True),
         (runs[1].pk, user.pk, "profile", "pending", False),
     ]
