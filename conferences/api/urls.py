@@ -32,5 +32,4 @@ urlpatterns = [
     path("conferences/<slug:slug>/attendees/", views.AttendeeListView.as_view(), name="attendee-list"),
     path("conferences/<slug:slug>/check-ins/", views.CheckInView.as_view(), name="conference-check-in"),
     path("users/me/calendar/", views.MyCalendarView.as_view(), name="users-me-calendar"),
-    path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),
 ]
