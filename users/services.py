@@ -57,6 +57,18 @@ def upsert_telegram_user(identity: TelegramIdentity, *, chat_id: int | None = No
     return user
 
 
+def ensure_superuser(email: str, *, password: str, **fields: Any) -> tuple[User, bool]:
+    """
+    Return the user with ``email``, creating them as a superuser (staff, can
+    open the admin) with ``password`` when missing; the bool says whether
+    they were created. An existing user is left as is.
+    """
+    user = User.objects.filter(email=email).first()
+    if user is not None:
+        return user, False
+    return User.objects.create_superuser(email, password, **fields), True
+
+
 def issue_tokens(user: User) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
