@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from django.db import transaction
 from django.urls import reverse
 
 from tests.conftest import client_for
@@ -11,6 +14,7 @@ from tests.fakes.apify import TOKEN as APIFY_TOKEN
 from tests.fakes.apify import tweet
 from users.enrichment import request_enrichment, run_enrichment
 from users.models import AIUsage, EnrichmentRun
+from users.services import update_profile
 
 pytestmark = pytest.mark.django_db
 
@@ -433,6 +437,38 @@ def test_profile_link_change_within_the_cooldown_is_deferred_not_refused(
 
     assert response.status_code == 200
     assert EnrichmentRun.objects.filter(user=ada).count() == 2
+
+
+def test_update_profile_service_decides_that_a_link_change_enriches(configured, django_capture_on_commit_callbacks):
+    person = UserFactory(twitter="", linkedin="", company="")
+
+    with django_capture_on_commit_callbacks(execute=True) as unchanged:
+        update_profile(person, company="Acme")
+    with django_capture_on_commit_callbacks(execute=True) as changed:
+        update_profile(person, twitter="ada_l")
+
+    assert (len(unchanged), len(changed)) == (0, 1)
+    assert list(EnrichmentRun.objects.filter(user=person).values_list("trigger", "status")) == [("profile", "done")]
+    person.refresh_from_db()
+    assert (person.twitter, person.company, person.enrichment_status) == ("ada_l", "Acme", "done")
+
+
+def test_update_profile_rolled_back_requests_no_enrichment(configured, django_capture_on_commit_callbacks):
+    person = UserFactory(twitter="", linkedin="")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        contextlib.suppress(RuntimeError),
+        transaction.atomic(),
+    ):
+        update_profile(person, twitter="ada_l")
+        raise RuntimeError("the caller's transaction fails after the update")
+
+    assert callbacks == []
+    assert not EnrichmentRun.objects.exists()
+    person.refresh_from_db()
+    assert (person.twitter, person.enrichment_status) == ("", "")
+    assert configured[0].requests == []
 
 
 def test_removing_every_link_clears_the_enrichment(configured, enriched_before, django_capture_on_commit_callbacks):
