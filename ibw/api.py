@@ -17,9 +17,11 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import inline_serializer
 from rest_framework import pagination, permissions, status, throttling
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -63,8 +65,6 @@ class AdminKeyAuthentication:
         expected = settings.ADMIN_API_KEY
         if not expected or not hmac.compare_digest(supplied.encode(), expected.encode()):
             raise AuthenticationFailed("The admin key is not valid.")
-        from django.contrib.auth.models import AnonymousUser
-
         return AnonymousUser(), ADMIN_KEY
 
     def authenticate_header(self, request: Request) -> str:
@@ -167,8 +167,6 @@ def unpaginated(results: list) -> Response:
 
 def unpaginated_schema(serializer_class: type, name: str | None = None):
     """The OpenAPI schema of ``unpaginated(...)``: ``{"results": [serializer, ...]}``."""
-    from drf_spectacular.utils import inline_serializer
-
     component = name or f"{serializer_class.__name__.removesuffix('Serializer')}Results"
     return inline_serializer(component, {"results": serializer_class(many=True)})
 

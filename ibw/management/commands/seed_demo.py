@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conferences.models import Conference
+from conferences.selectors import conferences
 from conferences.services import create_conference, import_schedule
 from events.services import create_event
 from quests.services import create_demo_quest
@@ -108,7 +109,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if settings.DEBUG:
             self._ensure_admin()
-        if Conference.objects.filter(slug=DEMO_SLUG).exists():
+        if conferences().filter(slug=DEMO_SLUG).exists():
             self.stdout.write("Demo conference already loaded.")
             return
         with transaction.atomic():
