@@ -149,9 +149,9 @@ def agenda(command: Command) -> str:
     if not sessions:
         return f"{title}\nNo sessions today."
     lines = [title, ""]
-    for session in sessions:
+    for session, bookmarked in sessions:
         start_at, end_at = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
-        mark = "⭐ " if session.bookmarked else ""
+        mark = "⭐ " if bookmarked else ""
         room = f" · {html.escape(session.room.name)}" if session.room else ""
         lines.append(f"{mark}{start_at:%H:%M}–{end_at:%H:%M} <b>{html.escape(session.title)}</b>{room}")
     return "\n".join(lines)

@@ -275,15 +275,17 @@ def conference_for(user: User, *, today: date | None = None) -> Conference | Non
     return running or Conference.objects.filter(starts_on__gt=today).order_by("starts_on", "id").first()
 
 
-def sessions_on_day(conference: Conference, *, user: User, day: date) -> list[Session]:
+def sessions_on_day(conference: Conference, *, user: User, day: date) -> list[tuple[Session, bool]]:
     """
     Return the sessions starting on ``day`` (conference time) with their room,
-    ``user``'s bookmarks first, each group by start time; each session carries
-    ``bookmarked``.
+    each with whether ``user`` bookmarked it: bookmarks first, each group by
+    start time.
     """
     start, end = day_bounds(conference, day)
     sessions = _with_bookmarked(
         Session.objects.filter(conference=conference, starts_at__gte=start, starts_at__lt=end).select_related("room"),
         user,
     ).order_by("starts_at", "id")
-    return sorted(sessions, key=lambda session: not session.bookmarked)
+    # ``bookmarked`` is the annotation _with_bookmarked adds; the model class does not declare it.
+    rows = [(session, bool(session.bookmarked)) for session in sessions]  # type: ignore[attr-defined]
+    return sorted(rows, key=lambda row: not row[1])

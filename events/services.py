@@ -179,10 +179,11 @@ def check_in_guest_by(
 
     Raises ``BadgeNotFound`` or ``PersonNotFound`` (404) when nobody matches.
     """
+    guest: User | None
     if badge_code:
         guest = attendance_by_badge(None, badge_code).user
     else:
         guest = User.objects.filter(pk=user_id, is_active=True).first() if user_id is not None else None
-        if guest is None:
-            raise PersonNotFound()
+    if guest is None:
+        raise PersonNotFound()
     return check_in_guest(event, user=guest, by=by)

@@ -80,9 +80,11 @@ def request_enrichment(
         if waiting is not None and trigger == EnrichmentTrigger.REQUEST and not force:
             return waiting
         countdown = 0
-        last_started = runs.filter(started_at__isnull=False).order_by("-started_at").first()
-        if last_started is not None and not force:
-            remaining = last_started.started_at + timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS) - now
+        last_started_at = (
+            runs.filter(started_at__isnull=False).order_by("-started_at").values_list("started_at", flat=True).first()
+        )
+        if last_started_at is not None and not force:
+            remaining = last_started_at + timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS) - now
             if remaining.total_seconds() > 0:
                 remaining_seconds = math.ceil(remaining.total_seconds())
                 if not defer:
