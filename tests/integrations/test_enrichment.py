@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import date
 
 import pytest
 from django.db import transaction
@@ -511,3 +512,21 @@ def test_admin_user_list_shows_the_enrichment_status(ada, client):
     content = response.content.decode()
     assert "column-enrichment_status" in content
     assert "Failed" in content
+
+
+def test_admin_lists_enrichment_runs_ai_usage_and_bot_updates_under_their_new_apps(ada, client):
+    from bot.models import ProcessedUpdate
+
+    EnrichmentRun.objects.create(user=ada, trigger="request", status="failed", error="LinkedIn knows no such profile.")
+    AIUsage.objects.create(day=date(2026, 11, 20), calls=7)
+    ProcessedUpdate.objects.create(update_id=424242, payload={"update_id": 424242})
+    client.force_login(AdminUserFactory(is_superuser=True))
+
+    runs = client.get(reverse("admin:users_enrichmentrun_changelist"))
+    usage = client.get(reverse("admin:users_aiusage_changelist"))
+    updates = client.get(reverse("admin:bot_processedupdate_changelist"))
+
+    assert (runs.status_code, usage.status_code, updates.status_code) == (200, 200, 200)
+    assert "LinkedIn knows no such profile." in runs.content.decode()
+    assert '<td class="field-calls">7</td>' in usage.content.decode()
+    assert ">424242</a>" in updates.content.decode()
