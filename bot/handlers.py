@@ -3,8 +3,9 @@ The bot's commands: one dispatcher for the webhook (through a Celery task)
 and for ``manage.py telegram_bot`` (long polling).
 
 Handlers are plain sync functions that read through the owning apps'
-selectors, write through their services, and return the replies as text; they never talk to Telegram themselves. The caller sends the
-replies, so a reply that meets a 429 can be retried without acting on the
+selectors (conferences, quests, users), write through ``users.services``,
+and return the replies as text; they never talk to Telegram themselves. The
+caller sends the replies, so a reply that meets a 429 can be retried without acting on the
 command a second time. Async callers run ``handle_update`` through
 ``sync_to_async``. Replies are HTML: everything a person typed or named
 (titles, rooms, names) is escaped with ``html.escape``.
