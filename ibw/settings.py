@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "quests",
     "notifications",
     "integrations",
+    "bot",
+    # The project itself, so its project-wide management commands (seed_demo) are found.
+    "ibw",
 ]
 
 MIDDLEWARE = [

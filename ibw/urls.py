@@ -19,7 +19,7 @@ api_v1 = [
     path("", include("connections.api.urls")),
     path("", include("quests.api.urls")),
     path("", include("notifications.api.urls")),
-    path("", include("integrations.api.urls")),
+    path("", include("bot.api.urls")),
 ]
 
 urlpatterns = [

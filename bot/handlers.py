@@ -2,9 +2,10 @@
 The bot's commands: one dispatcher for the webhook (through a Celery task)
 and for ``manage.py telegram_bot`` (long polling).
 
-Handlers are plain sync functions that use the ORM and return the replies
-as text; they never talk to Telegram themselves. The caller sends the
-replies, so a reply that meets a 429 can be retried without acting on the
+Handlers are plain sync functions that read through the owning apps'
+selectors (conferences, quests, users), write through ``users.services``,
+and return the replies as text; they never talk to Telegram themselves. The
+caller sends the replies, so a reply that meets a 429 can be retried without acting on the
 command a second time. Async callers run ``handle_update`` through
 ``sync_to_async``. Replies are HTML: everything a person typed or named
 (titles, rooms, names) is escaped with ``html.escape``.
@@ -15,20 +16,20 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from django.conf import settings
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from conferences.models import Attendance, Bookmark, Conference, Session
+from conferences.selectors import conference_for, sessions_on_day
 from ibw.errors import ApplicationError
-from integrations import services
 from integrations.telegram import split_message
+from quests.selectors import quest_progress_for
+from users import services as user_services
 from users.models import User
+from users.selectors import active_user_by_telegram_id
 from users.telegram_auth import TelegramIdentity
 
 logger = structlog.get_logger(__name__)
@@ -110,9 +111,9 @@ def _chat_member_changed(change: dict[str, Any]) -> None:
     if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(member, dict):
         return
     if member.get("status") == "kicked":
-        services.mark_chat_blocked(chat["id"])
+        user_services.mark_telegram_chat_blocked(chat["id"])
     elif member.get("status") == "member":
-        services.unmark_chat_blocked(chat["id"])
+        user_services.unmark_telegram_chat_blocked(chat["id"])
 
 
 # --- commands ---------------------------------------------------------------------
@@ -124,11 +125,11 @@ def start(command: Command) -> str:
     if command.argument.startswith(LOGIN_PREFIX):
         token = command.argument.removeprefix(LOGIN_PREFIX)
         try:
-            user = services.confirm_login_from_bot(token, identity=command.identity, chat_id=command.chat_id)
+            user = user_services.confirm_bot_login_in_chat(token, identity=command.identity, chat_id=command.chat_id)
         except ApplicationError as exc:
             return html.escape(exc.message) + " Start a new login in the app."
         return f"You are logged in as <b>{html.escape(str(user))}</b>. Go back to the app to continue."
-    user = services.link_chat(command.identity, chat_id=command.chat_id)
+    user = user_services.link_bot_chat(command.identity, chat_id=command.chat_id)
     return (
         f"Hello, <b>{html.escape(user.get_short_name())}</b>! This chat is linked to your IBW account; "
         "notifications will arrive here.\n\n" + HELP
@@ -144,14 +145,14 @@ def agenda(command: Command) -> str:
         return "No conference is scheduled yet."
     zone = ZoneInfo(conference.timezone)
     today = timezone.now().astimezone(zone).date()
-    sessions = todays_sessions(conference, user=user, day=today)
+    sessions = sessions_on_day(conference, user=user, day=today)
     title = f"<b>{html.escape(conference.name)}</b> – {today:%A %-d %B}"
     if not sessions:
         return f"{title}\nNo sessions today."
     lines = [title, ""]
-    for session in sessions:
+    for session, bookmarked in sessions:
         start_at, end_at = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
-        mark = "⭐ " if session.bookmarked else ""
+        mark = "⭐ " if bookmarked else ""
         room = f" · {html.escape(session.room.name)}" if session.room else ""
         lines.append(f"{mark}{start_at:%H:%M}–{end_at:%H:%M} <b>{html.escape(session.title)}</b>{room}")
     return "\n".join(lines)
@@ -161,7 +162,7 @@ def quests(command: Command) -> str:
     user = _linked_user(command)
     if user is None:
         return NOT_LINKED
-    progress = quest_progress(user)
+    progress = quest_progress_for(user)
     if not progress:
         return "No quests yet."
     lines = ["<b>Your quests</b>"]
@@ -173,13 +174,13 @@ def quests(command: Command) -> str:
 
 
 def mute(command: Command) -> str:
-    if not services.set_bot_notifications(command.identity.id, enabled=False):
+    if not user_services.set_telegram_notifications(command.identity.id, enabled=False):
         return NOT_LINKED
     return "Notifications muted. Send /unmute to get them here again."
 
 
 def unmute(command: Command) -> str:
-    if not services.set_bot_notifications(command.identity.id, enabled=True):
+    if not user_services.set_telegram_notifications(command.identity.id, enabled=True):
         return NOT_LINKED
     return "Notifications are on again. Send /mute to stop them."
 
@@ -202,41 +203,4 @@ COMMANDS: dict[str, Callable[[Command], str]] = {
 
 
 def _linked_user(command: Command) -> User | None:
-    return User.objects.filter(telegram_id=command.identity.id, is_active=True).first()
-
-
-def conference_for(user: User, *, today: date | None = None) -> Conference | None:
-    """
-    Return the conference ``user`` registered for most recently, else the one
-    running today, else the next one to start.
-    """
-    attendance = (
-        Attendance.objects.filter(user=user).select_related("conference").order_by("-registered_at", "-id").first()
-    )
-    if attendance is not None:
-        return attendance.conference
-    today = today or timezone.now().date()
-    running = Conference.objects.filter(starts_on__lte=today, ends_on__gte=today).order_by("starts_on", "id").first()
-    return running or Conference.objects.filter(starts_on__gt=today).order_by("starts_on", "id").first()
-
-
-def todays_sessions(conference: Conference, *, user: User, day: date) -> list[Session]:
-    """Return ``day``'s sessions (conference time), ``user``'s bookmarks first, each group by start time."""
-    zone = ZoneInfo(conference.timezone)
-    start = datetime.combine(day, time.min, tzinfo=zone)
-    sessions = (
-        Session.objects.filter(conference=conference, starts_at__gte=start, starts_at__lt=start + timedelta(days=1))
-        .select_related("room")
-        .annotate(bookmarked=Exists(Bookmark.objects.filter(session=OuterRef("pk"), user=user)))
-        .order_by("starts_at", "id")
-    )
-    return sorted(sessions, key=lambda s: not s.bookmarked)
-
-
-def quest_progress(user: User) -> list[dict[str, Any]]:
-    """The quests app's progress rows for ``user``, or none while that app has no selector for it."""
-    try:
-        from quests.selectors import quest_progress_for
-    except ImportError:
-        return []
-    return list(quest_progress_for(user))
+    return active_user_by_telegram_id(command.identity.id)

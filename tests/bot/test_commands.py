@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from integrations.models import ProcessedUpdate
+from bot.models import ProcessedUpdate
 from tests.factories import UserFactory
-from tests.integrations.conftest import SECRET, message_update
+from tests.telegram import WEBHOOK_SECRET as SECRET
+from tests.telegram import message_update
 from users.models import User
 
 

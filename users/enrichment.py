@@ -1,28 +1,31 @@
 """
-Writes of the integrations app: accepting Telegram updates, what the bot's
-commands change, and social enrichment runs.
+The social enrichment workflow: who may be enriched, when, and what is
+stored on the user. The users app owns it; the HTTP clients it calls
+(Apify for X/Twitter, the LinkedIn provider, OpenAI) are in
+``integrations.enrichment`` and know nothing of users.
+
+Requests come from the user (``POST /users/me/enrich/``), a profile change
+(``users.services.update_profile``) and the admin's re-enrich action; the
+worker runs ``run_enrichment`` through ``users.tasks``.
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from ibw.tasks import enqueue_on_commit
-from integrations import enrichment
-from integrations.errors import EnrichmentCooldown, EnrichmentFailed, WebhookForbidden
-from integrations.models import AIUsage, EnrichmentRun, EnrichmentRunStatus, EnrichmentTrigger, ProcessedUpdate
-from users.models import EnrichmentStatus, User
-from users.services import confirm_bot_login, upsert_telegram_user
-from users.telegram_auth import TelegramIdentity
+from integrations import enrichment as clients
+from integrations.errors import EnrichmentFailed
+from users.errors import EnrichmentCooldown
+from users.models import AIUsage, EnrichmentRun, EnrichmentRunStatus, EnrichmentStatus, EnrichmentTrigger, User
 
 logger = structlog.get_logger(__name__)
 
@@ -30,112 +33,13 @@ logger = structlog.get_logger(__name__)
 STALE_RUN = timedelta(minutes=30)
 
 
-# --- Telegram updates -----------------------------------------------------------------
-
-
-def check_webhook_secret(supplied: str | None) -> None:
-    """Raise ``WebhookForbidden`` unless ``supplied`` equals ``TELEGRAM_WEBHOOK_SECRET`` (constant time)."""
-    expected = settings.TELEGRAM_WEBHOOK_SECRET
-    if not expected:
-        logger.warning("integration_disabled", integration="telegram_webhook", reason="TELEGRAM_WEBHOOK_SECRET unset")
-        raise WebhookForbidden("The webhook is disabled: no secret is configured.")
-    if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
-        raise WebhookForbidden()
-
-
-def accept_update(payload: dict[str, Any], *, enqueue: bool = True) -> ProcessedUpdate | None:
-    """
-    Record a Telegram update once; return it, or ``None`` when its
-    ``update_id`` was accepted before (Telegram retries until it gets a 200).
-
-    Inserting the unique row is the acceptance: two deliveries of the same
-    update racing each other cannot both get a row. With ``enqueue`` the
-    handling task is queued when that insert commits; long polling handles
-    the update itself instead.
-    """
-    try:
-        with transaction.atomic():
-            update = ProcessedUpdate.objects.create(update_id=payload["update_id"], payload=payload)
-            if enqueue:
-                from integrations.tasks import handle_telegram_update_task
-
-                # Robust: a broker hiccup must not turn Telegram's delivery into a 500 (it would
-                # redeliver, and the update is already recorded).
-                transaction.on_commit(
-                    lambda: handle_telegram_update_task.delay(update_id=update.update_id), robust=True
-                )
-    except IntegrityError:
-        logger.info("telegram_update_duplicate", update_id=payload["update_id"])
-        return None
-    return update
-
-
-def claim_update(update_id: int) -> ProcessedUpdate | None:
-    """Mark an accepted update handled and return it, or ``None`` if it was already handled."""
-    now = timezone.now()
-    if not ProcessedUpdate.objects.filter(update_id=update_id, handled_at__isnull=True).update(handled_at=now):
-        return None
-    return ProcessedUpdate.objects.get(update_id=update_id)
-
-
-def unhandled_update_ids(*, received_before, received_after) -> list[int]:
-    return list(
-        ProcessedUpdate.objects.filter(
-            handled_at__isnull=True, received_at__lt=received_before, received_at__gt=received_after
-        )
-        .order_by("update_id")
-        .values_list("update_id", flat=True)[:500]
-    )
-
-
-def confirm_login_from_bot(token: str, *, identity: TelegramIdentity, chat_id: int) -> User:
-    """Confirm a bot login (``/start login_<token>``) and link the chat, which proves the user reaches the bot."""
-    user = confirm_bot_login(token, identity=identity, chat_id=chat_id)
-    _unblock(user)
-    return user
-
-
-def link_chat(identity: TelegramIdentity, *, chat_id: int) -> User:
-    """Plain ``/start``: create or refresh the user and record where the bot reaches them."""
-    user = upsert_telegram_user(identity, chat_id=chat_id)
-    _unblock(user)
-    return user
-
-
-def _unblock(user: User) -> None:
-    # The person just wrote to the bot, so a block recorded earlier is over.
-    if user.telegram_blocked_at is not None:
-        User.objects.filter(pk=user.pk).update(telegram_blocked_at=None)
-        user.telegram_blocked_at = None
-
-
-def set_bot_notifications(telegram_id: int, *, enabled: bool) -> bool:
-    """``/mute`` and ``/unmute``: set ``notify_telegram``; False when no user has this Telegram id."""
-    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(notify_telegram=enabled))
-
-
-def mark_chat_blocked(chat_id: int) -> None:
-    """Telegram answered 403 for ``chat_id``: stop sending there until the user writes to the bot again."""
-    User.objects.filter(telegram_chat_id=chat_id, telegram_blocked_at__isnull=True).update(
-        telegram_blocked_at=timezone.now()
-    )
-
-
-def unmark_chat_blocked(chat_id: int) -> None:
-    """The user unblocked the bot: messages may go to ``chat_id`` again."""
-    User.objects.filter(telegram_chat_id=chat_id, telegram_blocked_at__isnull=False).update(telegram_blocked_at=None)
-
-
-# --- enrichment ---------------------------------------------------------------------------
-
-
 def _unconfigured_reason(user: User) -> tuple[str, bool] | None:
     """Why ``user`` cannot be enriched with the integrations configured, and whether old results are stale."""
-    if not enrichment.openai_enabled():
+    if not clients.openai_enabled():
         return "OpenAI is not configured (OPENAI_API_KEY).", False
     if not user.twitter and not user.linkedin:
         return "No X/Twitter or LinkedIn profile to read.", True
-    readable = (user.twitter and enrichment.twitter_enabled()) or (user.linkedin and enrichment.linkedin_enabled())
+    readable = (user.twitter and clients.twitter_enabled()) or (user.linkedin and clients.linkedin_enabled())
     if not readable:
         return "No configured integration reads this profile (APIFY_TOKEN, LINKEDIN_API_KEY).", False
     return None
@@ -176,9 +80,11 @@ def request_enrichment(
         if waiting is not None and trigger == EnrichmentTrigger.REQUEST and not force:
             return waiting
         countdown = 0
-        last_started = runs.filter(started_at__isnull=False).order_by("-started_at").first()
-        if last_started is not None and not force:
-            remaining = last_started.started_at + timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS) - now
+        last_started_at = (
+            runs.filter(started_at__isnull=False).order_by("-started_at").values_list("started_at", flat=True).first()
+        )
+        if last_started_at is not None and not force:
+            remaining = last_started_at + timedelta(seconds=settings.ENRICHMENT_COOLDOWN_SECONDS) - now
             if remaining.total_seconds() > 0:
                 remaining_seconds = math.ceil(remaining.total_seconds())
                 if not defer:
@@ -187,7 +93,8 @@ def request_enrichment(
         run = EnrichmentRun.objects.create(user=user, trigger=trigger)
         _write_user(user, enrichment_status=EnrichmentStatus.PENDING, enrichment_error="")
 
-        from integrations.tasks import enrich_user_task
+        # Inside the function: users.tasks imports this module to run the work.
+        from users.tasks import enrich_user_task
 
         # Broker down: the run stays pending and resume_enrichments starts it later.
         enqueue_on_commit(enrich_user_task, countdown=countdown or None, run_id=run.pk)
@@ -293,14 +200,14 @@ def _enrich(user: User, run: EnrichmentRun) -> dict[str, Any]:
         raise EnrichmentFailed(unconfigured[0])
     sources: dict[str, Any] = {}
     problems: list[str] = []
-    if user.twitter and enrichment.twitter_enabled():
+    if user.twitter and clients.twitter_enabled():
         try:
-            sources["x_twitter"] = enrichment.fetch_twitter(user.twitter)
+            sources["x_twitter"] = clients.fetch_twitter(user.twitter)
         except EnrichmentFailed as exc:
             problems.append(exc.reason)
-    if user.linkedin and enrichment.linkedin_enabled():
+    if user.linkedin and clients.linkedin_enabled():
         try:
-            sources["linkedin"] = enrichment.fetch_linkedin(user.linkedin)
+            sources["linkedin"] = clients.fetch_linkedin(user.linkedin)
         except EnrichmentFailed as exc:
             problems.append(exc.reason)
     if not sources:
@@ -312,7 +219,7 @@ def _enrich(user: User, run: EnrichmentRun) -> dict[str, Any]:
     if not consume_ai_call():
         raise EnrichmentFailed("Today's AI budget (ENRICHMENT_DAILY_AI_BUDGET) is used up; try again tomorrow.")
     EnrichmentRun.objects.filter(pk=run.pk).update(ai_called=True)
-    return enrichment.summarize(sources)
+    return clients.summarize(sources)
 
 
 def _finish(run: EnrichmentRun, user: User, status: str, *, error: str = "", result: dict | None = None) -> None:

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from integrations.api import views
+from bot.api import views
 
 urlpatterns = [
-    path("users/me/enrich/", views.EnrichView.as_view(), name="users-me-enrich"),
+    # The path predates the bot app; Telegram has it registered (setWebhook), so it stays.
     path("integrations/telegram/webhook/", views.TelegramWebhookView.as_view(), name="telegram-webhook"),
 ]

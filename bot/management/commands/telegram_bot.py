@@ -15,20 +15,22 @@ from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from integrations import bot, services, telegram
+from bot import handlers, services
+from integrations import telegram
+from users.services import mark_telegram_chat_blocked
 
 logger = structlog.get_logger(__name__)
 
 
-def _accept_and_handle(payload: dict) -> list[bot.Reply]:
+def _accept_and_handle(payload: dict) -> list[handlers.Reply]:
     if services.accept_update(payload, enqueue=False) is None:
         return []
     if services.claim_update(payload["update_id"]) is None:
         return []
-    return bot.handle_update(payload)
+    return handlers.handle_update(payload)
 
 
-async def _send(client: telegram.TelegramClient, reply: bot.Reply) -> None:
+async def _send(client: telegram.TelegramClient, reply: handlers.Reply) -> None:
     for _ in range(5):
         try:
             await client.send_message(reply.chat_id, reply.text)
@@ -36,7 +38,7 @@ async def _send(client: telegram.TelegramClient, reply: bot.Reply) -> None:
         except telegram.TelegramRetryAfter as exc:
             await asyncio.sleep(exc.retry_after)
         except telegram.TelegramForbidden:
-            await sync_to_async(services.mark_chat_blocked)(reply.chat_id)
+            await sync_to_async(mark_telegram_chat_blocked)(reply.chat_id)
             return
         except (telegram.TelegramBadRequest, telegram.TelegramUnavailable) as exc:
             logger.warning("bot_reply_dropped", chat_id=reply.chat_id, error=str(exc))

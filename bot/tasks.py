@@ -1,3 +1,9 @@
+"""
+The bot's tasks. Their names keep the ``integrations.`` prefix they were
+registered under before the bot became its own app: queued messages and the
+beat schedule refer to tasks by name.
+"""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,7 +12,9 @@ import structlog
 from celery import shared_task
 from django.utils import timezone
 
-from integrations import bot, services, telegram
+from bot import handlers, selectors, services
+from integrations import telegram
+from users.services import mark_telegram_chat_blocked
 
 logger = structlog.get_logger(__name__)
 
@@ -27,7 +35,7 @@ def handle_telegram_update_task(*, update_id: int) -> None:
     update = services.claim_update(update_id)
     if update is None:
         return
-    for reply in bot.handle_update(update.payload):
+    for reply in handlers.handle_update(update.payload):
         send_bot_reply_task.delay(chat_id=reply.chat_id, text=reply.text)
 
 
@@ -48,24 +56,10 @@ def send_bot_reply_task(self, *, chat_id: int, text: str) -> None:
         logger.warning("bot_reply_flood_control", chat_id=chat_id, retry_after=exc.retry_after)
         raise self.retry(countdown=exc.retry_after, max_retries=MAX_REPLY_RETRIES) from exc
     except telegram.TelegramForbidden:
-        services.mark_chat_blocked(chat_id)
+        mark_telegram_chat_blocked(chat_id)
         logger.info("bot_reply_blocked", chat_id=chat_id)
     except (telegram.TelegramBadRequest, telegram.TelegramDisabled) as exc:
         logger.warning("bot_reply_dropped", chat_id=chat_id, error=str(exc))
-
-
-@shared_task(name="integrations.enrich_user", acks_late=True)
-def enrich_user_task(*, run_id: int) -> None:
-    services.run_enrichment(run_id)
-
-
-@shared_task(name="integrations.resume_enrichments")
-def resume_enrichments_task() -> int:
-    """Start again the enrichment runs a killed worker left running, or the broker never received."""
-    run_ids = services.stalled_enrichment_run_ids()
-    for run_id in run_ids:
-        enrich_user_task.delay(run_id=run_id)
-    return len(run_ids)
 
 
 @shared_task(name="integrations.requeue_unhandled_updates")
@@ -76,10 +70,8 @@ def requeue_unhandled_updates_task() -> int:
     claims each update, so an update queued twice is still acted on once.
     """
     now = timezone.now()
-    update_ids = list(
-        services.unhandled_update_ids(
-            received_before=now - timedelta(minutes=1), received_after=now - timedelta(days=1)
-        )
+    update_ids = selectors.unhandled_update_ids(
+        received_before=now - timedelta(minutes=1), received_after=now - timedelta(days=1)
     )
     for update_id in update_ids:
         handle_telegram_update_task.delay(update_id=update_id)

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ibw.api import IsAuthenticatedUser
-from integrations import services
-from integrations.api import serializers as s
+from bot import services
+from bot.api import serializers as s
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -44,21 +42,3 @@ class TelegramWebhookView(APIView):
         data.is_valid(raise_exception=True)
         services.accept_update(request.data)
         return Response({"ok": True})
-
-
-class EnrichView(APIView):
-    """Queue a social enrichment of the caller's profile; progress shows in ``enrichment.status``."""
-
-    permission_classes = [IsAuthenticatedUser]
-
-    @extend_schema(
-        request=None,
-        responses={
-            202: s.EnrichmentStatusSerializer,
-            429: OpenApiResponse(description="Enriched a short while ago (RATE_LIMITED, Retry-After)"),
-        },
-        tags=["users"],
-    )
-    def post(self, request):
-        services.request_enrichment(request.user)
-        return Response(s.EnrichmentStatusSerializer(request.user).data, status=status.HTTP_202_ACCEPTED)

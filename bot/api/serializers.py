@@ -12,9 +12,3 @@ class TelegramUpdateInputSerializer(serializers.Serializer):
 
 class WebhookAckSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
-
-
-class EnrichmentStatusSerializer(serializers.Serializer):
-    status = serializers.CharField(source="enrichment_status")
-    summary = serializers.CharField(source="enrichment_summary")
-    tags = serializers.ListField(source="enrichment_tags", child=serializers.CharField())

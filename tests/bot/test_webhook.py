@@ -12,9 +12,9 @@ from celery import signals
 from django.db import connection
 from django.utils import timezone
 
+from bot.handlers import HELP, NOT_LINKED
+from bot.models import ProcessedUpdate
 from ibw.celery import app as celery_app
-from integrations.bot import HELP, NOT_LINKED
-from integrations.models import ProcessedUpdate
 from tests.factories import (
     AttendanceFactory,
     ConferenceFactory,
@@ -22,7 +22,8 @@ from tests.factories import (
     SessionFactory,
     UserFactory,
 )
-from tests.integrations.conftest import SECRET, WEBHOOK, message_update
+from tests.telegram import WEBHOOK, message_update
+from tests.telegram import WEBHOOK_SECRET as SECRET
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -391,8 +392,8 @@ def test_webhook_without_bot_token_still_acts_and_answers_200(send_update, fake_
 def test_updates_accepted_but_never_queued_are_handled_by_the_sweep(fake_telegram):
     from datetime import timedelta
 
-    from integrations.services import accept_update
-    from integrations.tasks import requeue_unhandled_updates_task
+    from bot.services import accept_update
+    from bot.tasks import requeue_unhandled_updates_task
 
     UserFactory(telegram_id=9101, telegram_chat_id=9101)
     update = message_update("/mute", telegram_id=9101)
@@ -462,3 +463,53 @@ def test_command_addressed_to_another_bot_is_ignored(send_update, fake_telegram)
 
     assert fake_telegram.calls_of("sendMessage") == []
     assert User.objects.get(telegram_id=9401).notify_telegram is True
+
+
+# --- the broker down when the update is accepted ------------------------------------------
+
+
+class _BrokerDown:
+    """Point Celery at a port nobody listens on, with tasks really sent (not run eagerly)."""
+
+    def __enter__(self):
+        from ibw.embedded import free_port
+
+        self.saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
+        celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+        celery_app.conf.task_always_eager = False
+        self._reset_pools()
+        return self
+
+    def __exit__(self, *exc_info):
+        celery_app.conf.update(self.saved)
+        self._reset_pools()
+
+    @staticmethod
+    def _reset_pools():
+        # Celery caches its connection and producer pools for the URL it first used.
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+
+def test_update_accepted_while_the_broker_is_down_is_answered_and_handled_later(send_update, fake_telegram):
+    from datetime import timedelta
+
+    from bot.tasks import requeue_unhandled_updates_task
+
+    UserFactory(telegram_id=9201, telegram_chat_id=9201)
+    update = message_update("/mute", telegram_id=9201)
+
+    with _BrokerDown():
+        response = send_update(update)
+
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+    assert list(ProcessedUpdate.objects.values_list("update_id", "handled_at")) == [(update["update_id"], None)]
+    assert User.objects.get(telegram_id=9201).notify_telegram is True
+    assert fake_telegram.calls_of("sendMessage") == []
+
+    # The broker is back; the sweep finds the update (accepted over a minute ago) and it is acted on once.
+    ProcessedUpdate.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    assert requeue_unhandled_updates_task.delay().get() == 1
+    assert requeue_unhandled_updates_task.delay().get() == 0
+    assert User.objects.get(telegram_id=9201).notify_telegram is False
+    assert fake_telegram.sent_texts(9201) == ["Notifications muted. Send /unmute to get them here again."]
