@@ -23,6 +23,7 @@ from django.db.models import (
 from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
 from conferences.models import (
     Attendance,
+    AttendanceStatus,
     Bookmark,
     Conference,
     Room,
@@ -258,3 +259,21 @@ def bookmarked_sessions_for_feed(user: User) -> QuerySet[Session]:
         .select_related("room", "track", "conference")
         .order_by("starts_at", "id")
     )
+
+
+def conference_exists(slug: str) -> bool:
+    return Conference.objects.filter(slug=slug).exists()
+
+
+def attendee_user_ids(*, conference_slug: str | None = None, checked_in: bool = False) -> QuerySet:
+    """
+    The ids of the people registered for the conference ``conference_slug``
+    (any conference when ``None``), only those checked in when
+    ``checked_in``; a subquery for ``pk__in`` (broadcast audiences).
+    """
+    attendances = Attendance.objects.all()
+    if conference_slug:
+        attendances = attendances.filter(conference__slug=conference_slug)
+    if checked_in:
+        attendances = attendances.filter(status=AttendanceStatus.CHECKED_IN)
+    return attendances.values("user_id")

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "events",
     "quests",
     "notifications",
+    "broadcasts",
     "integrations",
 ]
 

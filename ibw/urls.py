@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("events.api.urls")),
     path("", include("quests.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("broadcasts.api.urls")),
     path("", include("integrations.api.urls")),
 ]
 

@@ -22,6 +22,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.realtime import user_group
+from users.models import User
 
 logger = structlog.get_logger(__name__)
 
@@ -31,8 +32,6 @@ CLOSE_UNAVAILABLE = 1011
 
 @database_sync_to_async
 def _user_id_for(raw_token: str) -> int | None:
-    from users.models import User
-
     try:
         token = AccessToken(raw_token)
     except TokenError:

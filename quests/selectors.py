@@ -109,3 +109,7 @@ def access_submission(submission_id: int) -> Submission:
 def points_history(user: User) -> QuerySet[PointsEntry]:
     """The user's ledger, newest first."""
     return PointsEntry.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def quest_exists(quest_id: int) -> bool:
+    return Quest.objects.filter(pk=quest_id).exists()

@@ -13,7 +13,8 @@ turns into their own pending request); the person who was declined may ask
 again only after ``DECLINE_COOLDOWN`` (409 ``CONNECTION_DECLINED`` before),
 and a badge scan in person always connects.
 
-Notifications go out through ``notifications.services.notify`` after commit.
+Notifications go out through ``notifications.services.notify``, inside the writing transaction
+(sent once it commits).
 """
 
 from __future__ import annotations
@@ -86,24 +87,22 @@ def _reachable_user(user: User, target_id: int) -> User:
     return target
 
 
-def _notify_after_commit(recipient: User, *, kind: str, title: str, body: str, data: dict) -> None:
-    def send() -> None:
-        from notifications.services import notify
+def _notify(recipient: User, *, kind: str, title: str, body: str, data: dict) -> None:
+    """Tell ``recipient``, inside the caller's transaction (``notify`` sends nothing unless it commits)."""
+    # users sits below notifications; this module moves to the connections app, which imports it at the top.
+    from notifications.services import notify
 
-        notify(recipient, kind=kind, title=title, body=body, data=data)
-
-    # robust: the connection is committed whatever the notification does.
-    transaction.on_commit(send, robust=True)
+    notify(recipient, kind=kind, title=title, body=body, data=data)
 
 
 def _notify_request(connection: Connection) -> None:
     sender = connection.from_user
-    _notify_after_commit(
+    _notify(
         connection.to_user,
         kind="connection_request",
         title=f"{sender.get_display_name()} wants to connect",
         body=connection.message,
-        data={"connection_id": connection.pk, "user_id": sender.pk},
+        data={"connection": connection.pk, "user": sender.pk},
     )
 
 
@@ -113,12 +112,12 @@ def _notify_accepted(connection: Connection, *, by: User, other: User, in_person
         if in_person
         else f"{by.get_display_name()} accepted your request"
     )
-    _notify_after_commit(
+    _notify(
         other,
         kind="connection_accepted",
         title=title,
         body="",
-        data={"connection_id": connection.pk, "user_id": by.pk},
+        data={"connection": connection.pk, "user": by.pk},
     )
 
 

@@ -56,7 +56,7 @@ def test_request_notifies_recipient_after_commit(user_api, user, django_capture_
     assert notification.kind == "connection_request"
     assert notification.title == f"{user.get_display_name()} wants to connect"
     assert notification.body == "Hi"
-    assert notification.data == {"connection_id": response.json()["id"], "user_id": user.pk}
+    assert notification.data == {"connection": response.json()["id"], "user": user.pk}
 
 
 def test_request_to_self_is_400(user_api, user):

@@ -33,7 +33,7 @@ def test_scan_connects_at_once_in_person(user_api, user, django_capture_on_commi
     )
     notification = Notification.objects.get(user=badge.user)
     assert notification.kind == "connection_accepted"
-    assert notification.data == {"connection_id": body["id"], "user_id": user.pk}
+    assert notification.data == {"connection": body["id"], "user": user.pk}
 
 
 def test_scan_twice_is_200_and_one_connection(user_api):

@@ -9,8 +9,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import Delivery, Notification
-from notifications.services import notify, telegram_parts
+from integrations.telegram_sender import telegram_parts
+from notifications.models import Notification, TelegramDelivery
+from notifications.services import notify
 from tests.factories import UserFactory
 from tests.notifications.conftest import telegram_user
 
@@ -30,14 +31,14 @@ def test_notify_stores_one_row_per_user(user):
 
 
 def test_notify_accepts_a_single_user_and_a_queryset(user):
-    notify(user, kind="k", title="one")
-    notify(type(user).objects.filter(pk=user.pk), kind="k", title="two")
+    notify(user, kind="session_reminder", title="one")
+    notify(type(user).objects.filter(pk=user.pk), kind="session_reminder", title="two")
 
     assert sorted(Notification.objects.filter(user=user).values_list("title", flat=True)) == ["one", "two"]
 
 
 def test_notify_with_no_users_does_nothing(db):
-    assert notify([], kind="k", title="t") == []
+    assert notify([], kind="session_reminder", title="t") == []
 
 
 def test_notify_sends_telegram_to_users_who_can_receive_it(fake_telegram, user, django_capture_on_commit_callbacks):
@@ -46,17 +47,17 @@ def test_notify_sends_telegram_to_users_who_can_receive_it(fake_telegram, user, 
     blocked = telegram_user(telegram_blocked_at=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=True):
-        notify([user, linked, muted, blocked], kind="review", title="Accepted <3", body="Tom & Jerry")
+        notify([user, linked, muted, blocked], kind="submission_reviewed", title="Accepted <3", body="Tom & Jerry")
 
     assert fake_telegram.sent_texts(linked.telegram_chat_id) == ["<b>Accepted &lt;3</b>\n\nTom &amp; Jerry"]
     assert len(fake_telegram.calls_of("sendMessage")) == 1
-    assert list(Delivery.objects.values_list("user_id", "state")) == [(linked.pk, "sent")]
+    assert list(TelegramDelivery.objects.values_list("user_id", "state")) == [(linked.pk, "sent")]
     assert Notification.objects.count() == 4
 
 
 def test_notify_in_app_only_skips_telegram(fake_telegram, tg_user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        notify(tg_user, kind="k", title="quiet", channels=["in_app"])
+        notify(tg_user, kind="session_reminder", title="quiet", channels=["in_app"])
 
     assert fake_telegram.calls_of("sendMessage") == []
     assert Notification.objects.filter(user=tg_user).count() == 1
@@ -68,7 +69,7 @@ def test_notify_rolled_back_sends_nothing(fake_telegram, tg_user, django_capture
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        notify(tg_user, kind="k", title="never")
+        notify(tg_user, kind="session_reminder", title="never")
         raise RuntimeError("caller failed")
 
     assert callbacks == []
@@ -78,7 +79,7 @@ def test_notify_rolled_back_sends_nothing(fake_telegram, tg_user, django_capture
 
 def test_notify_pushes_only_after_commit(user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        notify(user, kind="k", title="t")
+        notify(user, kind="session_reminder", title="t")
 
     # One callback pushes to the socket (no Telegram: the user has no chat).
     assert len(callbacks) == 1
