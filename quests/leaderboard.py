@@ -36,7 +36,7 @@ from django.db.models.functions import Rank
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ibw.tasks import enqueue_on_commit
+from ibw.tasks import enqueue
 from quests import tasks
 from quests.models import PointsEntry
 from users.models import User
@@ -253,7 +253,8 @@ def _request_rebuild() -> None:
     """Enqueue one rebuild (at most one a minute) when Redis has lost its boards."""
     try:
         if client().set(f"{_prefix()}:rebuild-requested", "1", nx=True, ex=60):
-            # Broker down: enqueue logs it; the next read after the flag expires asks again.
-            enqueue_on_commit(tasks.rebuild_leaderboard_task)
+            # A read has nothing to commit, so no waiting for one: enqueue now. Broker down:
+            # enqueue logs it and the first read after the flag expires asks again.
+            enqueue(tasks.rebuild_leaderboard_task)
     except Exception as exc:  # the read is answered from SQL whatever happens here
         logger.warning("leaderboard_rebuild_enqueue_failed", error=str(exc))

@@ -9,10 +9,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from events.models import RSVP, RSVPStatus
+from events.services import delete_event
 from integrations.telegram_sender import telegram_parts
-from notifications.models import Notification, TelegramDelivery
+from notifications.models import Notification, NotificationKind, TelegramDelivery
 from notifications.services import notify
-from tests.factories import UserFactory
+from tests.factories import EventFactory, UserFactory
 from tests.notifications.conftest import telegram_user
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +97,77 @@ def test_telegram_parts_escape_and_split():
     # Telegram's limit counts the text after parsing the HTML entities and tags.
     assert all(len(html.unescape(re.sub("<[^>]+>", "", p))) <= 4096 for p in parts)
     assert sum(p.count("word") for p in parts) == 1000
+
+
+# --- the contract --------------------------------------------------------------------
+
+
+CONTRACT_KINDS = {
+    "broadcast",
+    "session_reminder",
+    "session_changed",
+    "session_cancelled",
+    "event_changed",
+    "event_cancelled",
+    "event_message",
+    "waitlist_promoted",
+    "connection_request",
+    "connection_accepted",
+    "meeting_requested",
+    "meeting_accepted",
+    "meeting_declined",
+    "meeting_cancelled",
+    "meeting_reminder",
+    "submission_reviewed",
+    "sprint_won",
+    "chat_unlinked",
+}
+
+
+def test_kinds_are_exactly_the_contracts():
+    # API contract v1.2, Conventions: every notification has a kind from this list.
+    assert set(NotificationKind.values) == CONTRACT_KINDS
+
+
+def test_notify_refuses_a_kind_outside_the_contract(user):
+    with pytest.raises(ValueError, match="review"):
+        notify(user, kind="review", title="t")
+
+    assert Notification.objects.count() == 0
+
+
+def test_notify_cuts_titles_to_200_characters(user):
+    [long] = notify(user, kind=NotificationKind.EVENT_CANCELLED, title="Cancelled: " + "x" * 300)
+    [exact] = notify(user, kind=NotificationKind.EVENT_CANCELLED, title="y" * 200)
+
+    assert Notification.objects.get(pk=long.pk).title == "Cancelled: " + "x" * 188 + "…"
+    assert Notification.objects.get(pk=exact.pk).title == "y" * 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("rolled_back", [True, False])
+def test_a_callers_rollback_sends_nothing_anywhere(fake_telegram, rolled_back):
+    # Real commits (no test transaction around): Celery runs eagerly, so an
+    # enqueued Telegram task would reach the fake Bot API at once.
+    guest = telegram_user()
+    event = EventFactory()
+    RSVP.objects.create(event=event, user=guest, status=RSVPStatus.GOING)
+
+    try:
+        with transaction.atomic():
+            delete_event(event)  # notifies the guest inside this transaction
+            if rolled_back:
+                raise RuntimeError("the caller failed after notify")
+    except RuntimeError:
+        pass
+
+    if rolled_back:
+        assert Notification.objects.count() == 0
+        assert TelegramDelivery.objects.count() == 0
+        assert fake_telegram.calls_of("sendMessage") == []
+    else:
+        assert Notification.objects.get(user=guest).data == {"event": event.pk}
+        assert list(TelegramDelivery.objects.values_list("state", flat=True)) == ["sent"]
+        assert fake_telegram.sent_texts(guest.telegram_chat_id) == [
+            f"<b>Cancelled: {event.title}</b>\n\n{event.title} will not take place."
+        ]
