@@ -184,7 +184,7 @@ CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
     "schedule": 60.0,
 }
 # A delivery still "sending" this many seconds after its request started was
-# cut off by a crash; it is reported, not resent (see notifications.services).
+# cut off by a crash; it is reported, not resent (see notifications.delivery).
 BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)
 # Parallel batch tasks per broadcast; the Redis rate limiter is shared by all.
 BROADCAST_LANES = env.int("BROADCAST_LANES", default=4)
