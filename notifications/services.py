@@ -21,9 +21,9 @@ from django.utils import timezone
 from ibw.tasks import enqueue, enqueue_on_commit
 from integrations import telegram
 from notifications import delivery, tasks
-from notifications.api.serializers import NotificationSerializer
 from notifications.models import Channel, DeliveryState, Notification, NotificationKind, TelegramDelivery
 from notifications.realtime import publish_to_users
+from notifications.serializers import NotificationSerializer
 from users.models import User
 
 TITLE_MAX = Notification._meta.get_field("title").max_length

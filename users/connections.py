@@ -90,9 +90,10 @@ def _reachable_user(user: User, target_id: int) -> User:
 def _notify(recipient: User, *, kind: str, title: str, body: str, data: dict) -> None:
     """Tell ``recipient``, inside the caller's transaction (``notify`` sends nothing unless it commits)."""
     # users sits below notifications; this module moves to the connections app, which imports it at the top.
+    from notifications.models import NotificationKind
     from notifications.services import notify
 
-    notify(recipient, kind=kind, title=title, body=body, data=data)
+    notify(recipient, kind=NotificationKind(kind), title=title, body=body, data=data)
 
 
 def _notify_request(connection: Connection) -> None:

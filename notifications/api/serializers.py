@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from notifications.models import Notification
+from notifications.serializers import NotificationSerializer
 
-
-class NotificationSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Notification
-        fields = ["id", "kind", "title", "body", "data", "created_at", "read_at"]
-        read_only_fields = fields
+__all__ = ["NotificationSerializer", "ReadAllSerializer", "UnreadCountSerializer"]
 
 
 class UnreadCountSerializer(serializers.Serializer):
