@@ -279,6 +279,7 @@ SPECTACULAR_SETTINGS = {
     # One name per choice set that several serializers share.
     "ENUM_NAME_OVERRIDES": {
         "SubmissionStatusEnum": "quests.models.SubmissionStatus",
+        "NotificationKindEnum": "notifications.models.NotificationKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
