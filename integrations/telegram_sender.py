@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 
@@ -42,7 +43,7 @@ class TelegramSender:
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session = None
+        self._session: AbstractAsyncContextManager[telegram.TelegramClient] | None = None
         self._client: telegram.TelegramClient | None = None
 
     def send(self, chat_id: int, text: str) -> int:

@@ -91,7 +91,7 @@ def _mark_sending(delivery: AbstractDelivery) -> bool:
     now = timezone.now()
     marked = (
         type(delivery)
-        .objects.filter(pk=delivery.pk, state=DeliveryState.PENDING)
+        ._default_manager.filter(pk=delivery.pk, state=DeliveryState.PENDING)
         .update(state=DeliveryState.SENDING, sending_at=now, attempts=F("attempts") + 1)
     )
     delivery.state, delivery.sending_at, delivery.attempts = DeliveryState.SENDING, now, delivery.attempts + 1
@@ -103,8 +103,8 @@ def send_telegram_rows(
     *,
     related: tuple[str, ...] = (),
     budget_seconds: float = 10.0,
-    heartbeat: Callable[[], None] | None = None,
-    progress: Callable[[], None] | None = None,
+    heartbeat: Callable[[], object] | None = None,
+    progress: Callable[[], object] | None = None,
 ) -> LaneResult:
     """
     Send the due Telegram rows of ``candidates`` one by one under the global
@@ -151,7 +151,7 @@ def send_telegram_rows(
 
 def _deliver(sender: TelegramSender, delivery: AbstractDelivery) -> bool:
     """Send one claimed (``sending``) row and record the outcome; return whether it was sent."""
-    rows = type(delivery).objects.filter(pk=delivery.pk)
+    rows = type(delivery)._default_manager.filter(pk=delivery.pk)
     message = delivery.message()
     if message is None:
         _fail(delivery, "The notification was deleted before it could be sent.")
@@ -201,7 +201,7 @@ def _deliver(sender: TelegramSender, delivery: AbstractDelivery) -> bool:
 
 
 def _fail(delivery: AbstractDelivery, reason: str) -> None:
-    type(delivery).objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
+    type(delivery)._default_manager.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
         state=DeliveryState.FAILED, error=reason[:500]
     )
 

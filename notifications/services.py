@@ -26,7 +26,7 @@ from notifications.realtime import publish_to_users
 from notifications.serializers import NotificationSerializer
 from users.models import User
 
-TITLE_MAX = Notification._meta.get_field("title").max_length
+TITLE_MAX = Notification._meta.get_field("title").max_length or 200
 # The sweep retries at most this many due Telegram copies per run.
 RETRY_BATCH = 1000
 

@@ -8,12 +8,12 @@ what the first did not.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Task, current_app, shared_task
 
 from ibw.tasks import enqueue
 from notifications import delivery, services
-
-RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
 
 def eager() -> bool:
@@ -21,7 +21,7 @@ def eager() -> bool:
     return bool(current_app.conf.task_always_eager)
 
 
-def continue_telegram(task: Task, result: delivery.LaneResult, next_retry: float | None, **kwargs: object) -> None:
+def continue_telegram(task: Task, result: delivery.LaneResult, next_retry: float | None, **kwargs: Any) -> None:
     """
     Re-enqueue a Telegram batch task with the same ``kwargs``: after a 429's
     pause, at once while rows remain, or at ``next_retry`` (seconds) when
@@ -38,7 +38,9 @@ def continue_telegram(task: Task, result: delivery.LaneResult, next_retry: float
         enqueue(task, countdown=next_retry + 0.1, **kwargs)
 
 
-@shared_task(name="notifications.send_telegram_deliveries", **RELIABLE)
+@shared_task(
+    name="notifications.send_telegram_deliveries", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def send_telegram_deliveries_task(*, delivery_ids: list[int]) -> None:
     result = services.send_telegram_deliveries(delivery_ids)
     next_retry = services.next_retry_in(delivery_ids) if result.drained else None

@@ -36,7 +36,7 @@ from users.models import User
 
 logger = structlog.get_logger(__name__)
 
-REASON_MAX = PointsEntry._meta.get_field("reason").max_length
+REASON_MAX = PointsEntry._meta.get_field("reason").max_length or 300
 
 WRONG_ANSWER_LIMIT = 5
 WRONG_ANSWER_WINDOW = timedelta(minutes=10)
