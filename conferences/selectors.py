@@ -24,6 +24,7 @@ from django.utils import timezone
 from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
 from conferences.models import (
     Attendance,
+    AttendanceStatus,
     Bookmark,
     Conference,
     Room,
@@ -266,3 +267,21 @@ def sessions_on_day(conference: Conference, *, user: User, day: date) -> list[tu
     # ``bookmarked`` is the annotation _with_bookmarked adds; the model class does not declare it.
     rows = [(session, bool(session.bookmarked)) for session in sessions]  # type: ignore[attr-defined]
     return sorted(rows, key=lambda row: not row[1])
+
+
+def conference_exists(slug: str) -> bool:
+    return Conference.objects.filter(slug=slug).exists()
+
+
+def attendee_user_ids(*, conference_slug: str | None = None, checked_in: bool = False) -> QuerySet:
+    """
+    The ids of the people registered for the conference ``conference_slug``
+    (any conference when ``None``), only those checked in when
+    ``checked_in``; a subquery for ``pk__in`` (broadcast audiences).
+    """
+    attendances = Attendance.objects.all()
+    if conference_slug:
+        attendances = attendances.filter(conference__slug=conference_slug)
+    if checked_in:
+        attendances = attendances.filter(status=AttendanceStatus.CHECKED_IN)
+    return attendances.values("user_id")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from conferences.selectors import attendance_by_badge
 from events.errors import PersonNotFound
 from events.models import RSVP, Event, RSVPStatus
+from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
@@ -57,8 +58,8 @@ def _promote_waitlisted(event: Event) -> list[RSVP]:
         promoted.append(rsvp)
         notify(
             rsvp.user,
-            kind="waitlist_promoted",
-            title=f"You're in: {event.title}"[:200],
+            kind=NotificationKind.WAITLIST_PROMOTED,
+            title=f"You're in: {event.title}",
             body=f"A place opened up at {event.title}, and it is yours.",
             data={"event": event.pk, "status": RSVPStatus.GOING},
         )
@@ -93,8 +94,8 @@ def delete_event(event: Event) -> None:
         if guests:
             notify(
                 guests,
-                kind="event_cancelled",
-                title=f"Cancelled: {event.title}"[:200],
+                kind=NotificationKind.EVENT_CANCELLED,
+                title=f"Cancelled: {event.title}",
                 body=f"{event.title} will not take place.",
                 data={"event": event.pk},
             )

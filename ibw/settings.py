@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "connections",
     "quests",
     "notifications",
+    "broadcasts",
     "integrations",
     "bot",
     # The project itself, so its project-wide management commands (seed_demo) are found.
@@ -230,7 +231,7 @@ CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
     "schedule": 60.0,
 }
 # A delivery still "sending" this many seconds after its request started was
-# cut off by a crash; it is reported, not resent (see notifications.services).
+# cut off by a crash; it is reported, not resent (see notifications.delivery).
 BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)
 # Parallel batch tasks per broadcast; the Redis rate limiter is shared by all.
 BROADCAST_LANES = env.int("BROADCAST_LANES", default=4)
@@ -325,6 +326,7 @@ SPECTACULAR_SETTINGS = {
     # One name per choice set that several serializers share.
     "ENUM_NAME_OVERRIDES": {
         "SubmissionStatusEnum": "quests.models.SubmissionStatus",
+        "NotificationKindEnum": "notifications.models.NotificationKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

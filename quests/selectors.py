@@ -151,3 +151,7 @@ def leaderboard_for(conference: Conference | None, *, limit: int, user: User | N
         if row.user_id in users
     ]
     return Leaderboard(rows=rows, me=board.me, source=board.source)
+
+
+def quest_exists(quest_id: int) -> bool:
+    return Quest.objects.filter(pk=quest_id).exists()

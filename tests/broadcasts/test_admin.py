@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from notifications.models import Broadcast
+from broadcasts.models import Broadcast
 from tests.factories import AdminUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ def test_admin_add_schedules_through_the_service(admin_client_):
     send_at = timezone.now() + timedelta(hours=2)
 
     response = admin_client_.post(
-        "/admin/notifications/broadcast/add/",
+        "/admin/broadcasts/broadcast/add/",
         {
             "title": "Lunch",
             "body": "Served in the atrium",
@@ -52,7 +52,7 @@ def test_admin_change_page_shows_the_progress_bar(admin_client_):
         title="Doors", audience={"segment": "all"}, channels=["in_app"], status="sending", total=4, sent=2, failed=1
     )
 
-    response = admin_client_.get(f"/admin/notifications/broadcast/{broadcast.pk}/change/")
+    response = admin_client_.get(f"/admin/broadcasts/broadcast/{broadcast.pk}/change/")
 
     assert response.status_code == 200
     assert "75% &middot; 2 sent, 1 failed of 4 (Sending)" in response.content.decode()

@@ -7,10 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from broadcasts import audiences, services
+from broadcasts.models import Broadcast, Delivery
 from conferences.models import AttendanceStatus
 from events.models import RSVP, RSVPStatus
-from notifications import services
-from notifications.models import Broadcast, Delivery, Notification
+from integrations.telegram_sender import TelegramSender
+from notifications import delivery as sending
+from notifications.models import Notification
 from tests.conftest import client_for
 from tests.factories import AttendanceFactory, ConferenceFactory, EventFactory, UserFactory
 from tests.notifications.conftest import telegram_user
@@ -41,7 +44,7 @@ def test_segment_all_without_conference_is_every_active_user(db):
     UserFactory.create_batch(3)
     UserFactory(is_active=False)
 
-    assert services.preview_audience({"segment": "all"}) == 3
+    assert audiences.preview_audience({"segment": "all"}) == 3
 
 
 def test_segment_all_with_conference_is_its_attendees_and_event_guests(db):
@@ -52,7 +55,7 @@ def test_segment_all_with_conference_is_its_attendees_and_event_guests(db):
     AttendanceFactory()  # another conference
     UserFactory()
 
-    assert services.preview_audience({"segment": "all", "conference": conference.slug}) == 2
+    assert audiences.preview_audience({"segment": "all", "conference": conference.slug}) == 2
 
 
 def test_segment_attendees_and_checked_in(db):
@@ -60,8 +63,8 @@ def test_segment_attendees_and_checked_in(db):
     AttendanceFactory.create_batch(2, conference=conference)
     AttendanceFactory(conference=conference, status=AttendanceStatus.CHECKED_IN)
 
-    assert services.preview_audience({"segment": "attendees", "conference": conference.slug}) == 3
-    assert services.preview_audience({"segment": "checked_in", "conference": conference.slug}) == 1
+    assert audiences.preview_audience({"segment": "attendees", "conference": conference.slug}) == 3
+    assert audiences.preview_audience({"segment": "checked_in", "conference": conference.slug}) == 1
 
 
 def test_segment_event_going_excludes_waitlist(db):
@@ -69,7 +72,7 @@ def test_segment_event_going_excludes_waitlist(db):
     RSVP.objects.create(event=event, user=UserFactory(), status=RSVPStatus.GOING)
     RSVP.objects.create(event=event, user=UserFactory(), status=RSVPStatus.WAITLISTED)
 
-    assert services.preview_audience({"segment": "event_going", "event": event.pk}) == 1
+    assert audiences.preview_audience({"segment": "event_going", "event": event.pk}) == 1
 
 
 def test_segment_quest_completed(db):
@@ -80,7 +83,7 @@ def test_segment_quest_completed(db):
     QuestCompletion.objects.create(quest=Quest.objects.create(title="Other"), user=UserFactory())
     UserFactory()
 
-    assert services.preview_audience({"segment": "quest_completed", "quest": quest.pk}) == 1
+    assert audiences.preview_audience({"segment": "quest_completed", "quest": quest.pk}) == 1
 
 
 def test_segment_quest_completed_unknown_quest_is_400(admin_api):
@@ -143,7 +146,7 @@ def test_create_sends_to_everyone_once(admin_api, fake_telegram, commit):
     )
     assert fake_telegram.sent_texts(linked.telegram_chat_id) == ["<b>Doors open</b>\n\nHall B &lt;now&gt;"]
     assert len(fake_telegram.calls_of("sendMessage")) == 1
-    assert Notification.objects.get(user=plain).data == {"broadcast_id": broadcast.pk}
+    assert Notification.objects.get(user=plain).data == {"broadcast": broadcast.pk}
 
 
 def test_detail_and_list_show_progress(admin_api, fake_telegram, commit):
@@ -233,13 +236,13 @@ def test_cancel_midway_leaves_sent_rows_and_cancels_the_rest(db, fake_telegram):
     broadcast = services.create_broadcast(title="t", audience={"segment": "all"}, channels=["telegram"])
     services.start_broadcast(broadcast.pk)
     first = Delivery.objects.filter(broadcast=broadcast).order_by("id").first()
-    [claimed] = services._claim_telegram(Delivery.objects.filter(pk=first.pk))
-    assert services._mark_sending(claimed)
-    with services.TelegramSender() as sender:
-        assert services._deliver_telegram(sender, claimed)
+    [claimed] = sending.claim(Delivery.objects.filter(pk=first.pk), related=("broadcast",))
+    assert sending._mark_sending(claimed)
+    with TelegramSender() as sender:
+        assert sending._deliver(sender, claimed)
 
     cancelled = services.cancel_broadcast(broadcast)
-    services.send_telegram_batch(broadcast_id=broadcast.pk)
+    services.send_telegram_batch(broadcast.pk)
 
     assert (cancelled.status, cancelled.total, cancelled.sent, cancelled.failed) == ("cancelled", 4, 1, 0)
     assert sorted(Delivery.objects.filter(broadcast=broadcast).values_list("state", flat=True)) == [

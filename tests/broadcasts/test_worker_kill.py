@@ -22,9 +22,11 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connection
 
+from broadcasts import services
+from broadcasts.models import Broadcast, Delivery
 from ibw.asgi import application
-from notifications import services
-from notifications.models import Broadcast, Delivery, Notification
+from notifications import delivery as sending
+from notifications.models import Notification
 from tests.fakes.telegram import FakeTelegram
 from tests.telegram import BOT_TOKEN
 from users.models import User
@@ -184,7 +186,7 @@ def test_sigkilled_worker_restarted_sends_each_message_exactly_once(not_eager, t
     )
     # The one request in flight at the kill reached Telegram but could not be confirmed: reported, not resent.
     unknown = list(Delivery.objects.filter(state="failed").values_list("error", flat=True))
-    assert unknown in ([], [services.UNKNOWN_OUTCOME])
+    assert unknown in ([], [sending.UNKNOWN_OUTCOME])
     assert [m["notification"]["title"] for m in listener.messages if m["type"] == "notification"] == ["Keynote moved"]
 
 
