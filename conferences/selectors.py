@@ -120,7 +120,8 @@ def bookmarked_sessions(conference: Conference, *, user: User) -> list[Session]:
     """
     sessions = list(sessions_for_conference(conference, user=user).filter(bookmarks__user=user))
     for session in sessions:
-        session.conflicts_with = [
+        # An attribute for the serializer, not a model field.
+        session.conflicts_with = [  # type: ignore[attr-defined]
             other.pk
             for other in sessions
             if other.pk != session.pk and other.starts_at < session.ends_at and session.starts_at < other.ends_at

@@ -110,9 +110,9 @@ def _sync_speakers(conference: Conference, parsed: ParsedSchedule, *, now: datet
     organizers entered; the link to a user account is never touched.
     """
     by_key: dict[tuple, Speaker] = {}
-    for speaker in Speaker.objects.filter(conference=conference).order_by("id"):
-        key = ("id", speaker.external_id) if speaker.external_id else ("name", speaker.name)
-        by_key.setdefault(key, speaker)
+    for stored in Speaker.objects.filter(conference=conference).order_by("id"):
+        key = ("id", stored.external_id) if stored.external_id else ("name", stored.name)
+        by_key.setdefault(key, stored)
     people: dict[tuple, ParsedPerson] = {}
     for event in parsed.events:
         for person in event.persons:

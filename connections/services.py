@@ -21,6 +21,7 @@ does if it rolls back.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
@@ -86,7 +87,7 @@ def _locked_pair(a_id: int, b_id: int) -> Connection | None:
     return Connection.objects.select_for_update().filter(pair_q(a_id, b_id)).first()
 
 
-def _insert_or_existing(**fields) -> tuple[Connection | None, bool]:
+def _insert_or_existing(**fields: Any) -> tuple[Connection, bool]:
     """
     Insert a connection; when the pair exists already (a concurrent request
     from either side won the unique constraint), return the now-locked

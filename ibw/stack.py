@@ -38,6 +38,7 @@ def main() -> int:
 
     redis_server = None
     if not env.get("REDIS_URL"):
+        # Only when no REDIS_URL is given: the embedded server's package is a development convenience.
         from ibw.embedded import EmbeddedRedis, port_is_free
 
         redis_port = int(env.get("EMBEDDED_REDIS_PORT", "6390"))

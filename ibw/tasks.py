@@ -28,7 +28,12 @@ _BROKER_DOWN = (BrokerUnavailable, RedisConnectionError, RedisTimeoutError, Conn
 def enqueue(task: Task, *, countdown: float | None = None, eta: datetime | None = None, **kwargs: Any) -> bool:
     """Send ``task`` with keyword ``kwargs``; return ``False`` (logged) when the broker is unreachable."""
     try:
-        task.apply_async(kwargs=kwargs, countdown=countdown, eta=eta)
+        options: dict[str, Any] = {}
+        if countdown is not None:
+            options["countdown"] = countdown
+        if eta is not None:
+            options["eta"] = eta
+        task.apply_async(kwargs=kwargs, **options)
     except _BROKER_DOWN as exc:
         logger.warning("broker_unavailable_task_deferred", task=task.name, error=str(exc))
         return False

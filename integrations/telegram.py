@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import structlog
 from django.conf import settings
-from telegram import Bot
+from telegram import Bot, LinkPreviewOptions
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
@@ -126,9 +126,7 @@ class TelegramClient:
         return [update.to_dict() for update in updates]
 
 
-def _no_preview():
-    from telegram import LinkPreviewOptions
-
+def _no_preview() -> LinkPreviewOptions:
     return LinkPreviewOptions(is_disabled=True)
 
 

@@ -190,7 +190,8 @@ def submit_task(task: Task, *, user: User, answer: str = "", proof_url: str = ""
     if not quest.is_open(now):
         raise QuestClosed()
     if quest.prerequisite_id and not QuestCompletion.objects.filter(quest_id=quest.prerequisite_id, user=user).exists():
-        raise QuestLocked(f"Complete “{quest.prerequisite.title}” first.")
+        prerequisite = quest.prerequisite
+        raise QuestLocked(f"Complete “{prerequisite.title if prerequisite else 'the previous quest'}” first.")
     strategy = strategy_for(task.type)
     attempt = Attempt(answer=answer.strip(), proof_url=proof_url.strip(), text=text.strip())
     needed = strategy.required_input(task)

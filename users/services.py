@@ -42,7 +42,7 @@ def upsert_telegram_user(identity: TelegramIdentity, *, chat_id: int | None = No
     names are taken only at creation, since people edit them in their profile.
     Safe under concurrent first logins (the unique ``telegram_id`` decides).
     """
-    defaults = {"username": identity.username, "photo_url": identity.photo_url}
+    defaults: dict[str, Any] = {"username": identity.username, "photo_url": identity.photo_url}
     if chat_id is not None:
         defaults["telegram_chat_id"] = chat_id
     create_defaults = {**defaults, "first_name": identity.first_name, "last_name": identity.last_name}
@@ -94,7 +94,7 @@ def rotate_refresh_token(raw: str) -> dict[str, str]:
     blacklist row is unique per token, and the loser gets ``INVALID_TOKEN``.
     """
     try:
-        old = RefreshToken(raw)
+        old = RefreshToken(raw)  # type: ignore[arg-type]  # the stubs omit the encoded-string form
         user_id = old[settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")]
     except (TokenError, KeyError):
         raise InvalidRefreshToken() from None
@@ -113,7 +113,7 @@ def rotate_refresh_token(raw: str) -> dict[str, str]:
 def logout(raw: str) -> None:
     """Blacklist a refresh token; it can no longer be refreshed."""
     try:
-        token = RefreshToken(raw)
+        token = RefreshToken(raw)  # type: ignore[arg-type]  # the stubs omit the encoded-string form
     except TokenError:
         raise InvalidRefreshToken() from None
     # A concurrent logout of the same token got there first: the outcome is the same.
