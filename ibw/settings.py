@@ -241,7 +241,13 @@ ENRICHMENT_RUN_LEASE_SECONDS = env.int("ENRICHMENT_RUN_LEASE_SECONDS", default=3
 
 THROTTLE_ANON = env.str("THROTTLE_ANON", default="120/min")
 THROTTLE_USER = env.str("THROTTLE_USER", default="600/min")
+# Successful logins per Telegram account; failed attempts per client address
+# (over the limit, that address gets 429 on the login endpoints for the window).
 THROTTLE_LOGIN = env.str("THROTTLE_LOGIN", default="20/min")
+THROTTLE_LOGIN_FAILURES = env.str("THROTTLE_LOGIN_FAILURES", default="120/min")
+# Proxies in front of the app: the client address is the NUM_PROXIES-th entry
+# from the right of X-Forwarded-For (0: the peer address; the header is ignored).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header is what keeps DRF's 401s 401s.
@@ -262,7 +268,7 @@ REST_FRAMEWORK = {
     # 400 before the app sees it, so no other endpoint should invite one.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "ibw.errors.exception_handler",
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
