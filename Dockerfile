@@ -1,4 +1,4 @@
-# One image for web, worker and beat; docker-compose.yml picks the command.
+# One image for web (gunicorn), ws (Daphne), worker and beat; docker-compose.yml picks the command.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -14,5 +14,6 @@ RUN SECRET_KEY=build-only-collectstatic-key DEBUG=false python manage.py collect
 RUN useradd --system --uid 1000 ibw && mkdir -p /app/media && chown ibw /app/media
 USER ibw
 
-EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--websocket_connect_timeout", "30", "ibw.asgi:application"]
+EXPOSE 8000 8001
+# HTTP by default; the WebSocket service runs Daphne on 8001 (see docker-compose.yml).
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "ibw.wsgi:application"]

@@ -102,7 +102,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=0):
+    # ASGI (Daphne) and Celery: a bounded psycopg pool per process. Under ASGI
+    # each request runs in a new executor thread, so persistent connections
+    # (CONN_MAX_AGE) would pile up per thread; the pool caps and reuses them.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # A request waits this long for a free connection before failing (503).
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 else:
+    # WSGI (gunicorn sync workers): one connection per worker, kept for
+    # CONN_MAX_AGE seconds and checked before reuse.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
