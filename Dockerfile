@@ -11,7 +11,7 @@ COPY . .
 # collectstatic needs a key but no database; the real key comes from the environment at run time.
 RUN SECRET_KEY=build-only-collectstatic-key DEBUG=false python manage.py collectstatic --noinput
 
-RUN useradd --system --uid 1000 ibw && mkdir -p /app/media && chown ibw /app/media
+RUN useradd --system --uid 1000 ibw && mkdir -p /app/media /metrics-data && chown ibw /app/media /metrics-data
 USER ibw
 
 EXPOSE 8000 8001

@@ -27,6 +27,13 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 
 
+def on_starting(server):
+    """Start metrics from zero: files of a previous run's workers would be added in."""
+    from ibw.metrics import clear_own_directory  # the project only once the master starts
+
+    clear_own_directory()
+
+
 def child_exit(server, worker):
     """Drop a dead worker's live gauges from the Prometheus multiprocess files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -21,6 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from ibw import metrics
 from notifications.realtime import user_group
 
 logger = structlog.get_logger(__name__)
@@ -67,9 +68,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         self.group = group
         await self.accept()
+        metrics.websocket_opened()
 
     async def disconnect(self, code: int) -> None:
         if self.group:
+            metrics.websocket_closed()
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
             except Exception as exc:  # the membership expires with the layer's group_expiry anyway

@@ -41,12 +41,14 @@ class Topology:
         self.caddy = shutil.which("caddy") if proxy else None
         self.want_daphne = daphne
         self.workdir = Path(tempfile.mkdtemp(prefix="ibw-topology-"))
-        metrics_dir = self.workdir / "prometheus"
-        metrics_dir.mkdir()
+        # As in docker-compose: a metrics directory per process kind, all read by gunicorn's /metrics.
+        self.metrics_dir = self.workdir / "prometheus"
+        self.ws_metrics_dir = self.workdir / "prometheus-ws"
         self.env = {
             **env,
             "WEB_WORKERS": str(web_workers),
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            "PROMETHEUS_SCRAPE_DIRS": str(self.ws_metrics_dir),
             "PYTHONUNBUFFERED": "1",
             # Behind Caddy the client address is the last X-Forwarded-For entry.
             "NUM_PROXIES": "1" if self.caddy else "0",
@@ -100,7 +102,7 @@ class Topology:
                     "30",
                     "ibw.asgi:application",
                 ],
-                {**self.env, "PROMETHEUS_MULTIPROC_DIR": ""},
+                {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.ws_metrics_dir)},
             )
         if self.caddy:
             self._spawn(
