@@ -417,5 +417,9 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
 
+# Seconds an agenda's version (its fingerprint) is kept in the cache, so a
+# cached agenda page or schedule.ics costs no SQL; saves drop it at once.
+AGENDA_VERSION_SECONDS = env.int("AGENDA_VERSION_SECONDS", default=5)
+
 # Notifications a session reminder sends this many minutes before the start.
 SESSION_REMINDER_MINUTES = env.int("SESSION_REMINDER_MINUTES", default=15)

@@ -127,6 +127,32 @@ def cached(key: str, compute: Callable[[], Any], *, timeout: int = RENDER_CACHE_
     return value
 
 
+def _agenda_version_and(slug: str, key: str | None) -> tuple[int | None, str | None, Any]:
+    """
+    One cache read (``get_many``): the agenda version of ``slug`` (conference
+    id, fingerprint; see ``selectors.remember_agenda_version``) and the value
+    under ``key``. ``(None, None, None)`` when the version is not cached or
+    the cache is down.
+    """
+    version_key = selectors.agenda_version_key(slug)
+    try:
+        found = cache.get_many([version_key, key] if key else [version_key])
+    except Exception as exc:  # the cache is an optimisation: any backend error means "compute it"
+        logger.warning("render_cache_unavailable", error=str(exc))
+        return None, None, None
+    version = found.get(version_key)
+    if not (isinstance(version, tuple) and len(version) == 2):
+        return None, None, found.get(key) if key else None
+    return version[0], version[1], found.get(key) if key else None
+
+
+def _cache_set(key: str, value: Any, *, timeout: int = RENDER_CACHE_SECONDS) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception as exc:  # as above
+        logger.warning("render_cache_unavailable", error=str(exc))
+
+
 def _caller(request) -> User | None:
     return request.user if request.user.is_authenticated else None
 
@@ -219,23 +245,35 @@ class SessionListView(generics.ListAPIView):
         ]
     )
     def get(self, request, slug: str):
-        self.conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
-        caller = _caller(request)
-        bookmarked = selectors.bookmarked_session_ids(self.conference, user=caller) if caller else frozenset()
+        # A cached page for an anonymous caller is one cache read (the agenda's
+        # version and the page together) and no SQL; a logged-in caller adds
+        # their bookmarks (one query). The page is the same for everyone but
+        # the bookmark flags: built once per agenda version and URL, the
+        # caller's flags set on top. Free-text searches and unknown parameters
+        # are not cached, so made-up URLs cannot fill the cache.
         url = request.build_absolute_uri()
+        cacheable = set(request.query_params) <= CACHEABLE_AGENDA_PARAMS
+        page_key = f"agenda:page:{digest(slug, url)}"
+        conference_id, fingerprint, hit = _agenda_version_and(slug, page_key if cacheable else None)
+        self.conference = None
+        if fingerprint is None:
+            self.conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
+            conference_id = self.conference.pk
+            selectors.remember_agenda_version(slug, conference_id=conference_id, fingerprint=fingerprint)
+        caller = _caller(request)
+        bookmarked = selectors.bookmarked_session_ids(conference_id, user=caller) if caller else frozenset()
         mine = ",".join(map(str, sorted(bookmarked))) if caller else "anonymous"
         etag = make_etag("sessions", fingerprint, url, mine)
         if etag_matches(request, etag):
             return not_modified(etag, private=caller is not None)
-        # The page is the same for everyone but the bookmark flags: build it
-        # once per agenda version and URL, and set the caller's flags on top.
-        # Free-text searches and unknown parameters are not cached, so
-        # made-up URLs cannot fill the cache.
-        if set(request.query_params) <= CACHEABLE_AGENDA_PARAMS:
-            key = f"agenda:{self.conference.pk}:{digest(fingerprint, url)}"
-            page = cached(key, self._anonymous_page)
+        if isinstance(hit, dict) and hit.get("fingerprint") == fingerprint:
+            page = hit["page"]
         else:
+            if self.conference is None:
+                self.conference = selectors.access_conference(slug)
             page = self._anonymous_page()
+            if cacheable:
+                _cache_set(page_key, {"fingerprint": fingerprint, "page": page})
         results = [{**item, "bookmarked": item["id"] in bookmarked} for item in page["results"]]
         response = Response({**page, "results": results})
         _cache_headers(response, etag, private=caller is not None)
@@ -385,17 +423,25 @@ class ScheduleIcsView(NonJSONViewMixin, APIView):
 
     @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
     def get(self, request, slug: str):
-        conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
+        # Cached: one cache read (the agenda's version and the body), no SQL.
         host = request.get_host()
+        body_key = f"ics:body:{digest(slug, host)}"
+        _, fingerprint, hit = _agenda_version_and(slug, body_key)
+        conference = None
+        if fingerprint is None:
+            conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
+            selectors.remember_agenda_version(slug, conference_id=conference.pk, fingerprint=fingerprint)
         etag = make_etag("ics", fingerprint, host)
         if etag_matches(request, etag):
             return not_modified(etag, private=False)
-        body = cached(
-            f"ics:{conference.pk}:{digest(fingerprint, host)}",
-            lambda: conference_calendar(conference, selectors.sessions_for_conference(conference), host=host),
-        )
+        if isinstance(hit, dict) and hit.get("fingerprint") == fingerprint:
+            body = hit["body"]
+        else:
+            conference = conference or selectors.access_conference(slug)
+            body = conference_calendar(conference, selectors.sessions_for_conference(conference), host=host)
+            _cache_set(body_key, {"fingerprint": fingerprint, "body": body})
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-        response["Content-Disposition"] = f'inline; filename="{conference.slug}.ics"'
+        response["Content-Disposition"] = f'inline; filename="{slug}.ics"'
         _cache_headers(response, etag, private=False)
         return response
 
