@@ -33,7 +33,14 @@ class Topology:
     """gunicorn + Daphne (+ Caddy routing ``/ws/`` to Daphne and the rest to gunicorn)."""
 
     def __init__(
-        self, *, env: dict[str, str], web_workers: int = 2, proxy: bool = True, daphne: bool = True, **extra_env: str
+        self,
+        *,
+        env: dict[str, str],
+        web_workers: int = 2,
+        proxy: bool = True,
+        daphne: bool = True,
+        ws_env: dict[str, str] | None = None,
+        **extra_env: str,
     ) -> None:
         self.web_port = free_port()
         self.ws_port = free_port()
@@ -54,6 +61,8 @@ class Topology:
             "NUM_PROXIES": "1" if self.caddy else "0",
             **extra_env,
         }
+        # Daphne only (e.g. DB_POOL_MAX_SIZE: the ASGI process takes a pool, gunicorn does not).
+        self.ws_env = ws_env or {}
         self.processes: dict[str, subprocess.Popen] = {}
 
     @property
@@ -102,7 +111,7 @@ class Topology:
                     "30",
                     "ibw.asgi:application",
                 ],
-                {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.ws_metrics_dir)},
+                {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.ws_metrics_dir), **self.ws_env},
             )
         if self.caddy:
             self._spawn(

@@ -205,3 +205,35 @@ def test_unknown_conference_is_a_404_and_caches_nothing(api, cache_reads):
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
     assert cache.get_many([k for r in cache_reads for k in r]) == {}
+
+
+def test_fast_session_representation_equals_drf_fields(agenda):
+    from conferences.api.serializers import SessionSerializer
+    from conferences.selectors import sessions_for_conference
+
+    conference, sessions = agenda
+    bare = SessionFactory(conference=conference, room=None, abstract="ünïcode — ok", url="https://example.org/x")
+    user = UserFactory()
+    Bookmark.objects.create(user=user, session=sessions[0])
+    loaded = list(sessions_for_conference(conference, user=user))
+    serializer = SessionSerializer()
+
+    assert len(loaded) == 31
+    assert any(item.pk == bare.pk for item in loaded)
+    for session in loaded:
+        assert serializer.to_representation(session) == serializer.field_representation(session)
+
+
+def test_anonymous_and_logged_in_pages_agree_but_for_bookmarks(api, agenda):
+    conference, sessions = agenda
+    user = UserFactory()
+    Bookmark.objects.create(user=user, session=sessions[1])
+    anonymous = api.get(_agenda(conference))
+    again = api.get(_agenda(conference))  # from the stored bytes
+    mine = client_for(user).get(_agenda(conference))
+
+    assert anonymous["Content-Type"] == again["Content-Type"] == mine["Content-Type"] == "application/json"
+    assert anonymous.content == again.content
+    flagged = [{**item, "bookmarked": False} for item in mine.json()["results"]]
+    assert {**mine.json(), "results": flagged} == anonymous.json()
+    assert [i["id"] for i in mine.json()["results"] if i["bookmarked"]] == [sessions[1].pk]
