@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -147,6 +146,19 @@ def _agenda_version_and(slug: str, key: str | None) -> tuple[int | None, str | N
     return version[0], version[1], found.get(key) if key else None
 
 
+_NOT_BOOKMARKED = b'"bookmarked":false}'
+_BOOKMARKED = b'"bookmarked":true}'
+
+
+def _page_bytes(rendered: dict, bookmarked: frozenset[int]) -> bytes:
+    """An agenda page's JSON from its stored pieces, with ``bookmarked`` set for the caller's sessions."""
+    chunks = [
+        chunk[: -len(_NOT_BOOKMARKED)] + _BOOKMARKED if session_id in bookmarked else chunk
+        for session_id, chunk in rendered["items"]
+    ]
+    return rendered["head"] + b",".join(chunks) + rendered["tail"]
+
+
 def _cache_set(key: str, value: Any, *, timeout: int = RENDER_CACHE_SECONDS) -> None:
     try:
         cache.set(key, value, timeout)
@@ -267,28 +279,38 @@ class SessionListView(generics.ListAPIView):
         etag = make_etag("sessions", fingerprint, url, mine)
         if etag_matches(request, etag):
             return not_modified(etag, private=caller is not None)
-        if isinstance(hit, dict) and hit.get("fingerprint") == fingerprint:
-            body = hit["body"]
+        if isinstance(hit, dict) and hit.get("fingerprint") == fingerprint and "items" in hit:
+            rendered = hit
         else:
             if self.conference is None:
                 self.conference = selectors.access_conference(slug)
-            body = JSONRenderer().render(self._anonymous_page())
+            rendered = self._render_anonymous_page()
             if cacheable:
-                _cache_set(page_key, {"fingerprint": fingerprint, "body": body})
-        if caller is None:
-            # The anonymous page as stored: no parsing, no rendering.
-            response = HttpResponse(body, content_type="application/json")
-        else:
-            page = json.loads(body)
-            results = [{**item, "bookmarked": item["id"] in bookmarked} for item in page["results"]]
-            response = Response({**page, "results": results})
+                _cache_set(page_key, {"fingerprint": fingerprint, **rendered})
+        response = HttpResponse(_page_bytes(rendered, bookmarked), content_type="application/json")
         _cache_headers(response, etag, private=caller is not None)
         return response
 
-    def _anonymous_page(self) -> dict:
+    def _render_anonymous_page(self) -> dict:
+        """
+        The page as JSON for a caller with no bookmarks, in pieces: what comes
+        before the first session, each session (id, bytes), and what follows.
+        Every session's JSON ends with its ``"bookmarked":false}``, so a
+        caller's flags are set by joining bytes, without parsing or rendering.
+        """
         sessions = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         body = self.get_paginated_response(self.get_serializer(sessions, many=True).data).data
-        return {**body, "results": [dict(item) for item in body["results"]]}
+        renderer = JSONRenderer()
+        empty = renderer.render({**body, "results": []})
+        if not empty.endswith(b"[]}"):  # "results" is the last key of every paginated body
+            raise RuntimeError("unexpected page layout")
+        items = []
+        for item in body["results"]:
+            chunk = renderer.render(dict(item))
+            if not chunk.endswith(_NOT_BOOKMARKED):
+                raise RuntimeError("unexpected session layout")
+            items.append((item["id"], chunk))
+        return {"head": empty[:-2], "items": items, "tail": empty[-2:]}
 
     def get_queryset(self):
         params = self.request.query_params
