@@ -55,7 +55,13 @@ def _speakers_prefetch() -> Prefetch:
     """Each session's speakers in their order, as ``session.speaker_links`` (one query for any number)."""
     return Prefetch(
         "sessionspeaker_set",
-        queryset=SessionSpeaker.objects.select_related("speaker").order_by("position", "id"),
+        # Only what the agenda and calendars show of a speaker: most of an agenda
+        # page's time goes into building model instances, and biographies are long.
+        queryset=SessionSpeaker.objects.select_related("speaker")
+        .only(
+            "id", "session_id", "speaker_id", "speaker__id", "speaker__name", "speaker__avatar_url", "speaker__user_id"
+        )
+        .order_by("position", "id"),
         to_attr="speaker_links",
     )
 
