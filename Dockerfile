@@ -1,4 +1,4 @@
-# One image for web, worker and beat; docker-compose.yml picks the command.
+# One image for web (gunicorn), ws (Daphne), worker and beat; docker-compose.yml picks the command.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -11,8 +11,9 @@ COPY . .
 # collectstatic needs a key but no database; the real key comes from the environment at run time.
 RUN SECRET_KEY=build-only-collectstatic-key DEBUG=false python manage.py collectstatic --noinput
 
-RUN useradd --system --uid 1000 ibw && mkdir -p /app/media && chown ibw /app/media
+RUN useradd --system --uid 1000 ibw && mkdir -p /app/media /metrics-data && chown ibw /app/media /metrics-data
 USER ibw
 
-EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--websocket_connect_timeout", "30", "ibw.asgi:application"]
+EXPOSE 8000 8001
+# HTTP by default; the WebSocket service runs Daphne on 8001 (see docker-compose.yml).
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "ibw.wsgi:application"]

@@ -24,6 +24,11 @@ value, ratio, date, machine). A script that fails, times out or prints no
     .venv/bin/python bench/run_all.py leaderboard     # only some (the table then has only their rows)
 
 ``BENCH_TIMEOUT`` (seconds, default 900) bounds each script.
+
+Among them, ``gunicorn_http`` (wrk against gunicorn; installs wrk with
+apt-get when missing) and ``surge`` (2,000 attendees through Caddy, gunicorn
+and Daphne; needs the ``caddy`` binary for the proxy) start the production
+topology themselves (``tests/topology.py``).
 """
 
 from __future__ import annotations

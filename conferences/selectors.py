@@ -10,6 +10,9 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
+import structlog
+from django.conf import settings
+from django.core.cache import cache as django_cache
 from django.db.models import (
     BooleanField,
     Exists,
@@ -36,6 +39,8 @@ from conferences.models import (
 from ibw.errors import NotFound
 from users.models import User
 
+logger = structlog.get_logger(__name__)
+
 
 def access_conference(slug: str) -> Conference:
     """Return the conference with ``slug``, or raise ``NotFound``."""
@@ -53,7 +58,13 @@ def _speakers_prefetch() -> Prefetch:
     """Each session's speakers in their order, as ``session.speaker_links`` (one query for any number)."""
     return Prefetch(
         "sessionspeaker_set",
-        queryset=SessionSpeaker.objects.select_related("speaker").order_by("position", "id"),
+        # Only what the agenda and calendars show of a speaker: most of an agenda
+        # page's time goes into building model instances, and biographies are long.
+        queryset=SessionSpeaker.objects.select_related("speaker")
+        .only(
+            "id", "session_id", "speaker_id", "speaker__id", "speaker__name", "speaker__avatar_url", "speaker__user_id"
+        )
+        .order_by("position", "id"),
         to_attr="speaker_links",
     )
 
@@ -193,10 +204,42 @@ def access_conference_with_fingerprint(slug: str) -> tuple[Conference, str]:
     return conference, hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def bookmarked_session_ids(conference: Conference, *, user: User) -> frozenset[int]:
-    """Return the ids of ``user``'s bookmarked sessions in ``conference`` (one query)."""
+def agenda_version_key(slug: str) -> str:
+    return f"agenda:version:{digest_slug(slug)}"
+
+
+def digest_slug(slug: str) -> str:
+    """Slugs come from the URL: hashed, any string makes a safe cache key."""
+    return hashlib.sha256(slug.encode()).hexdigest()[:32]
+
+
+def remember_agenda_version(slug: str, *, conference_id: int, fingerprint: str) -> None:
+    """
+    Keep ``(conference id, fingerprint)`` of ``slug`` in the cache for
+    ``AGENDA_VERSION_SECONDS``, so a cached agenda page or calendar is served
+    with no SQL at all. Saves and deletes of what the agenda shows drop it
+    once their transaction commits (``conferences.signals``); a change made
+    with ``QuerySet.update()`` shows within those seconds. A cache outage
+    only costs the fingerprint query.
+    """
+    try:
+        django_cache.set(agenda_version_key(slug), (conference_id, fingerprint), settings.AGENDA_VERSION_SECONDS)
+    except Exception as exc:  # the cache is an optimisation: any backend error means "query it next time"
+        logger.warning("agenda_version_cache_unavailable", error=str(exc))
+
+
+def forget_agenda_version(slug: str) -> None:
+    try:
+        django_cache.delete(agenda_version_key(slug))
+    except Exception as exc:  # as above; the entry expires by itself
+        logger.warning("agenda_version_cache_unavailable", error=str(exc))
+
+
+def bookmarked_session_ids(conference: Conference | int, *, user: User) -> frozenset[int]:
+    """Return the ids of ``user``'s bookmarked sessions in ``conference`` (an object or its id; one query)."""
+    conference_id = conference if isinstance(conference, int) else conference.pk
     return frozenset(
-        Bookmark.objects.filter(user=user, session__conference=conference).values_list("session_id", flat=True)
+        Bookmark.objects.filter(user=user, session__conference_id=conference_id).values_list("session_id", flat=True)
     )
 
 

@@ -12,6 +12,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ibw.settings")
 django_asgi_app = get_asgi_application()
 
+from ibw.metrics import clear_own_directory  # noqa: E402
+
+clear_own_directory()  # Daphne is one process: its metric files start from zero with it
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 (Django must be set up first)
 
 from ibw.routing import websocket_urlpatterns  # noqa: E402 (imports models)

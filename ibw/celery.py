@@ -9,11 +9,19 @@ import os
 import structlog
 from celery import Celery, signals
 
+from ibw.metrics import clear_own_directory
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ibw.settings")
 
 app = Celery("ibw")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def _fresh_metrics_directory(**_: object) -> None:
+    """The worker's main process, before forking: its metric files start from zero."""
+    clear_own_directory()
 
 
 @signals.before_task_publish.connect

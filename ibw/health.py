@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import structlog
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
+from django.apps import apps
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.models import Count
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from ibw import metrics as ibw_metrics
 from ibw.draining import is_draining
+from ibw.errors import error_body
 from integrations.selectors import integration_statuses
 
 logger = structlog.get_logger(__name__)
@@ -97,3 +105,80 @@ def ready(request):
             logger.warning("ready_check_failed", check=name, error=repr(exc))
     checks.update(integration_statuses())
     return Response({"status": "ready" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
+
+
+# --- /metrics ---------------------------------------------------------------------
+
+
+def _celery_queues() -> list[str]:
+    """The queues workers consume: the default one and any named in task routes."""
+    queues = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
+    routes = getattr(settings, "CELERY_TASK_ROUTES", None) or {}
+    if isinstance(routes, dict):
+        queues.update(r["queue"] for r in routes.values() if isinstance(r, dict) and r.get("queue"))
+    return sorted(queues)
+
+
+def _broadcast_model():
+    """The Broadcast model, wherever it lives (it may move to its own app); None if absent."""
+    for label in ("broadcasts", "notifications"):
+        try:
+            return apps.get_model(label, "Broadcast")
+        except LookupError:
+            continue
+    return None
+
+
+class ScrapeTimeCollector:
+    """Figures read when Prometheus scrapes: Celery queue depths (Redis LLEN) and broadcast progress."""
+
+    def collect(self):
+        depth = GaugeMetricFamily("ibw_celery_queue_length", "Tasks waiting in each Celery queue.", labels=["queue"])
+        try:
+            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+            try:
+                for queue in _celery_queues():
+                    depth.add_metric([queue], client.llen(queue))
+            finally:
+                client.close()
+        except redis.RedisError as exc:
+            logger.warning("metrics_queue_depth_unavailable", error=str(exc))
+        yield depth
+
+        model = _broadcast_model()
+        if model is None:
+            return
+        by_status = GaugeMetricFamily("ibw_broadcasts", "Broadcasts by status.", labels=["status"])
+        progress = GaugeMetricFamily(
+            "ibw_broadcast_recipients",
+            "Deliveries of each queued or sending broadcast: total, sent, failed.",
+            labels=["broadcast", "state"],
+        )
+        try:
+            for row in model.objects.values("status").annotate(n=Count("id")).order_by("status"):
+                by_status.add_metric([row["status"]], row["n"])
+            active = model.objects.filter(status__in=["queued", "sending"]).order_by("id")
+            for broadcast_id, total, sent, failed in active.values_list("id", "total", "sent", "failed")[:100]:
+                for state, value in (("total", total), ("sent", sent), ("failed", failed)):
+                    progress.add_metric([str(broadcast_id), state], value)
+        except DatabaseError as exc:
+            logger.warning("metrics_broadcasts_unavailable", error=str(exc))
+        yield by_status
+        yield progress
+
+
+def metrics(request):
+    """
+    Prometheus exposition: what this process (or every gunicorn worker) has
+    recorded plus the scrape-time figures. Only for ``Authorization: Bearer
+    <METRICS_TOKEN>``; otherwise (or with no token configured) a 404, as if
+    the path did not exist.
+    """
+    expected = settings.METRICS_TOKEN
+    supplied = request.headers.get("Authorization", "")
+    if not expected or not hmac.compare_digest(supplied.encode(), f"Bearer {expected}".encode()):
+        return JsonResponse(error_body("Not found.", "NOT_FOUND"), status=404)
+    scrape = CollectorRegistry()
+    scrape.register(ScrapeTimeCollector())
+    body = ibw_metrics.render_recorded() + generate_latest(scrape)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

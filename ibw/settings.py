@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ibw.middleware.RequestIDMiddleware",
+    "ibw.middleware.AccessLogMiddleware",
     "ibw.middleware.RejectNullBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -108,7 +109,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=0):
+    # ASGI (Daphne) and Celery: a bounded psycopg pool per process. Under ASGI
+    # each request runs in a new executor thread, so persistent connections
+    # (CONN_MAX_AGE) would pile up per thread; the pool caps and reuses them.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistent connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # A request waits this long for a free connection before failing (503).
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 else:
+    # WSGI (gunicorn sync workers): one connection per worker, kept for
+    # CONN_MAX_AGE seconds and checked before reuse.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
@@ -289,7 +303,13 @@ ENRICHMENT_RUN_LEASE_SECONDS = env.int("ENRICHMENT_RUN_LEASE_SECONDS", default=3
 
 THROTTLE_ANON = env.str("THROTTLE_ANON", default="120/min")
 THROTTLE_USER = env.str("THROTTLE_USER", default="600/min")
+# Successful logins per Telegram account; failed attempts per client address
+# (over the limit, that address gets 429 on the login endpoints for the window).
 THROTTLE_LOGIN = env.str("THROTTLE_LOGIN", default="20/min")
+THROTTLE_LOGIN_FAILURES = env.str("THROTTLE_LOGIN_FAILURES", default="120/min")
+# Proxies in front of the app: the client address is the NUM_PROXIES-th entry
+# from the right of X-Forwarded-For (0: the peer address; the header is ignored).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header is what keeps DRF's 401s 401s.
@@ -310,7 +330,7 @@ REST_FRAMEWORK = {
     # 400 before the app sees it, so no other endpoint should invite one.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "ibw.errors.exception_handler",
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -415,7 +435,7 @@ STORAGES = {
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe these over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
@@ -426,6 +446,12 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "ibw.errors.csrf_failure"
+
+# --- Metrics ------------------------------------------------------------------
+
+# /metrics answers only a request with "Authorization: Bearer <METRICS_TOKEN>";
+# without the token set, or with a wrong one, it is a 404 like any unknown path.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- I18N -----------------------------------------------------------------------
 
@@ -439,6 +465,10 @@ USE_TZ = True
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# Seconds an agenda's version (its fingerprint) is kept in the cache, so a
+# cached agenda page or schedule.ics costs no SQL; saves drop it at once.
+AGENDA_VERSION_SECONDS = env.int("AGENDA_VERSION_SECONDS", default=5)
 
 # Notifications a session reminder sends this many minutes before the start.
 SESSION_REMINDER_MINUTES = env.int("SESSION_REMINDER_MINUTES", default=15)

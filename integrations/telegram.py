@@ -26,6 +26,8 @@ from telegram import Bot, LinkPreviewOptions
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
+from ibw import metrics
+
 logger = structlog.get_logger(__name__)
 T = TypeVar("T")
 
@@ -63,6 +65,19 @@ class TelegramBadRequest(TelegramError):
     """A 400 (chat not found, message too long, …): retrying will not help."""
 
 
+def record_send_outcome(exc: Exception | None) -> None:
+    """Count one send in ``ibw_telegram_sends_total``: sent, 429, 403 or error."""
+    if exc is None:
+        outcome = "sent"
+    elif isinstance(exc, TelegramRetryAfter):
+        outcome = "429"
+    elif isinstance(exc, TelegramForbidden):
+        outcome = "403"
+    else:
+        outcome = "error"
+    metrics.record_telegram_send(outcome)
+
+
 def is_enabled() -> bool:
     return bool(settings.TELEGRAM_BOT_TOKEN)
 
@@ -96,14 +111,19 @@ class TelegramClient:
         self, chat_id: int, text: str, *, parse_mode: str | None = "HTML", disable_web_page_preview: bool = True
     ) -> int:
         """Send ``text`` (already HTML-escaped where it holds user input); return the message id."""
-        message = await self._call(
-            self.bot.send_message(
-                chat_id=chat_id,
-                text=text,
-                parse_mode=parse_mode,
-                link_preview_options=None if not disable_web_page_preview else _NO_PREVIEW,
+        try:
+            message = await self._call(
+                self.bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=parse_mode,
+                    link_preview_options=None if not disable_web_page_preview else _NO_PREVIEW,
+                )
             )
-        )
+        except Exception as exc:
+            record_send_outcome(exc)
+            raise
+        record_send_outcome(None)
         return message.message_id
 
     async def get_chat_member_status(self, chat_id: int | str, user_id: int) -> str:

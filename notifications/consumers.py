@@ -27,6 +27,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from ibw import metrics
 from notifications.realtime import user_group
 from users.models import User
 
@@ -75,6 +76,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         self.group = group
         await self.accept()
+        metrics.websocket_opened()
         # The stream lives only as long as the token that opened it (contract v1.1):
         # a stolen or stale token does not keep a socket open forever.
         loop = asyncio.get_running_loop()
@@ -89,6 +91,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             self.expiry.cancel()
             self.expiry = None
         if self.group:
+            metrics.websocket_closed()
             try:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
             except Exception as exc:  # the membership expires with the layer's group_expiry anyway

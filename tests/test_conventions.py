@@ -184,13 +184,11 @@ def test_anonymous_throttle_answers_429_with_retry_after(api):
     original = AnonThrottle.THROTTLE_RATES
     AnonThrottle.THROTTLE_RATES = {**original, "anon": "2/min"}
     try:
-        codes = [api.post("/api/v1/auth/telegram/bot-login/").status_code for _ in range(1)]
-        responses = [api.get("/api/v1/auth/telegram/bot-login/x/") for _ in range(3)]
+        responses = [api.get("/api/v1/conferences/") for _ in range(3)]
     finally:
         AnonThrottle.THROTTLE_RATES = original
 
-    assert codes == [201]
-    assert [r.status_code for r in responses] == [404, 404, 429]
+    assert [r.status_code for r in responses] == [200, 200, 429]
     assert responses[-1].json()["code"] == "RATE_LIMITED"
     assert int(responses[-1]["Retry-After"]) >= 1
 

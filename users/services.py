@@ -74,16 +74,24 @@ def issue_tokens(user: User) -> dict[str, str]:
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
+def widget_identity(fields: dict) -> TelegramIdentity:
+    """Verify a Login Widget payload (401 on a bad or stale signature); no side effects."""
+    return verify_widget(fields, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
+
+
+def webapp_identity(init_data: str) -> TelegramIdentity:
+    """Verify a Mini App's ``initData`` (401 on a bad or stale signature); no side effects."""
+    return verify_webapp_init_data(init_data, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
+
+
 def login_with_widget(fields: dict) -> User:
     """Verify a Login Widget payload (401 on a bad or stale signature) and return its user."""
-    identity = verify_widget(fields, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
-    return upsert_telegram_user(identity)
+    return upsert_telegram_user(widget_identity(fields))
 
 
 def login_with_webapp(init_data: str) -> User:
     """Verify a Mini App's ``initData`` (401 on a bad or stale signature) and return its user."""
-    identity = verify_webapp_init_data(init_data, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
-    return upsert_telegram_user(identity)
+    return upsert_telegram_user(webapp_identity(init_data))
 
 
 def rotate_refresh_token(raw: str) -> dict[str, str]:

@@ -106,6 +106,35 @@ class SessionSerializer(serializers.ModelSerializer):
     def get_bookmarked(self, session: Session) -> bool:
         return bool(getattr(session, "bookmarked", False))
 
+    def to_representation(self, session: Session) -> dict:
+        # An agenda page renders 100 of these: a plain dict, the same output as
+        # the declared fields give (tests compare the two), at a fraction of the cost.
+        if type(self) is not SessionSerializer:  # a subclass with fields of its own
+            return super().to_representation(session)
+        return {
+            "id": session.pk,
+            "guid": session.guid,
+            "title": session.title,
+            "abstract": session.abstract,
+            "description": session.description,
+            "starts_at": _DATETIME.to_representation(session.starts_at),
+            "ends_at": _DATETIME.to_representation(session.ends_at),
+            "room": self.get_room(session),
+            "track": self.get_track(session),
+            "type": session.type,
+            "language": session.language,
+            "url": session.url,
+            "speakers": self.get_speakers(session),
+            "bookmarked": self.get_bookmarked(session),
+        }
+
+    def field_representation(self, session: Session) -> dict:
+        """What DRF's declared fields give; ``to_representation`` must equal it."""
+        return dict(super().to_representation(session))
+
+
+_DATETIME = serializers.DateTimeField()
+
 
 class MyAgendaSessionSerializer(SessionSerializer):
     conflicts_with = serializers.ListField(child=serializers.IntegerField(), read_only=True)

@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -64,6 +65,45 @@ def cached(key: str, compute: Callable[[], Any], *, timeout: int = RENDER_CACHE_
     except Exception as exc:  # as above
         logger.warning("render_cache_unavailable", error=str(exc))
     return value
+
+
+def _agenda_version_and(slug: str, key: str | None) -> tuple[int | None, str | None, Any]:
+    """
+    One cache read (``get_many``): the agenda version of ``slug`` (conference
+    id, fingerprint; see ``selectors.remember_agenda_version``) and the value
+    under ``key``. ``(None, None, None)`` when the version is not cached or
+    the cache is down.
+    """
+    version_key = selectors.agenda_version_key(slug)
+    try:
+        found = cache.get_many([version_key, key] if key else [version_key])
+    except Exception as exc:  # the cache is an optimisation: any backend error means "compute it"
+        logger.warning("render_cache_unavailable", error=str(exc))
+        return None, None, None
+    version = found.get(version_key)
+    if not (isinstance(version, tuple) and len(version) == 2):
+        return None, None, found.get(key) if key else None
+    return version[0], version[1], found.get(key) if key else None
+
+
+_NOT_BOOKMARKED = b'"bookmarked":false}'
+_BOOKMARKED = b'"bookmarked":true}'
+
+
+def _page_bytes(rendered: dict, bookmarked: frozenset[int]) -> bytes:
+    """An agenda page's JSON from its stored pieces, with ``bookmarked`` set for the caller's sessions."""
+    chunks = [
+        chunk[: -len(_NOT_BOOKMARKED)] + _BOOKMARKED if session_id in bookmarked else chunk
+        for session_id, chunk in rendered["items"]
+    ]
+    return rendered["head"] + b",".join(chunks) + rendered["tail"]
+
+
+def _cache_set(key: str, value: Any, *, timeout: int = RENDER_CACHE_SECONDS) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception as exc:  # as above
+        logger.warning("render_cache_unavailable", error=str(exc))
 
 
 def _day(request) -> date | None:
@@ -154,32 +194,59 @@ class SessionListView(generics.ListAPIView):
         ]
     )
     def get(self, request, slug: str):
-        self.conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
-        caller = actor(request)
-        bookmarked = selectors.bookmarked_session_ids(self.conference, user=caller) if caller else frozenset()
+        # A cached page for an anonymous caller is one cache read (the agenda's
+        # version and the page together) and no SQL; a logged-in caller adds
+        # their bookmarks (one query). The page is the same for everyone but
+        # the bookmark flags: built once per agenda version and URL, the
+        # caller's flags set on top. Free-text searches and unknown parameters
+        # are not cached, so made-up URLs cannot fill the cache.
         url = request.build_absolute_uri()
+        cacheable = set(request.query_params) <= CACHEABLE_AGENDA_PARAMS
+        page_key = f"agenda:page:{digest(slug, url)}"
+        conference_id, fingerprint, hit = _agenda_version_and(slug, page_key if cacheable else None)
+        self.conference = None
+        if fingerprint is None:
+            self.conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
+            conference_id = self.conference.pk
+            selectors.remember_agenda_version(slug, conference_id=conference_id, fingerprint=fingerprint)
+        caller = actor(request)
+        bookmarked = selectors.bookmarked_session_ids(conference_id, user=caller) if caller else frozenset()
         mine = ",".join(map(str, sorted(bookmarked))) if caller else "anonymous"
         etag = make_etag("sessions", fingerprint, url, mine)
         if etag_matches(request, etag):
             return not_modified(etag, private=caller is not None)
-        # The page is the same for everyone but the bookmark flags: build it
-        # once per agenda version and URL, and set the caller's flags on top.
-        # Free-text searches and unknown parameters are not cached, so
-        # made-up URLs cannot fill the cache.
-        if set(request.query_params) <= CACHEABLE_AGENDA_PARAMS:
-            key = f"agenda:{self.conference.pk}:{digest(fingerprint, url)}"
-            page = cached(key, self._anonymous_page)
+        if isinstance(hit, dict) and hit.get("fingerprint") == fingerprint and "items" in hit:
+            rendered = hit
         else:
-            page = self._anonymous_page()
-        results = [{**item, "bookmarked": item["id"] in bookmarked} for item in page["results"]]
-        response = Response({**page, "results": results})
+            if self.conference is None:
+                self.conference = selectors.access_conference(slug)
+            rendered = self._render_anonymous_page()
+            if cacheable:
+                _cache_set(page_key, {"fingerprint": fingerprint, **rendered})
+        response = HttpResponse(_page_bytes(rendered, bookmarked), content_type="application/json")
         cache_headers(response, etag, private=caller is not None)
         return response
 
-    def _anonymous_page(self) -> dict:
+    def _render_anonymous_page(self) -> dict:
+        """
+        The page as JSON for a caller with no bookmarks, in pieces: what comes
+        before the first session, each session (id, bytes), and what follows.
+        Every session's JSON ends with its ``"bookmarked":false}``, so a
+        caller's flags are set by joining bytes, without parsing or rendering.
+        """
         sessions = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         body = self.get_paginated_response(self.get_serializer(sessions, many=True).data).data
-        return {**body, "results": [dict(item) for item in body["results"]]}
+        renderer = JSONRenderer()
+        empty = renderer.render({**body, "results": []})
+        if not empty.endswith(b"[]}"):  # "results" is the last key of every paginated body
+            raise RuntimeError("unexpected page layout")
+        items = []
+        for item in body["results"]:
+            chunk = renderer.render(dict(item))
+            if not chunk.endswith(_NOT_BOOKMARKED):
+                raise RuntimeError("unexpected session layout")
+            items.append((item["id"], chunk))
+        return {"head": empty[:-2], "items": items, "tail": empty[-2:]}
 
     def get_queryset(self):
         params = self.request.query_params
@@ -320,17 +387,25 @@ class ScheduleIcsView(NonJSONViewMixin, APIView):
 
     @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
     def get(self, request, slug: str):
-        conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
+        # Cached: one cache read (the agenda's version and the body), no SQL.
         host = request.get_host()
+        body_key = f"ics:body:{digest(slug, host)}"
+        _, fingerprint, hit = _agenda_version_and(slug, body_key)
+        conference = None
+        if fingerprint is None:
+            conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
+            selectors.remember_agenda_version(slug, conference_id=conference.pk, fingerprint=fingerprint)
         etag = make_etag("ics", fingerprint, host)
         if etag_matches(request, etag):
             return not_modified(etag, private=False)
-        body = cached(
-            f"ics:{conference.pk}:{digest(fingerprint, host)}",
-            lambda: conference_calendar(conference, selectors.sessions_for_conference(conference), host=host),
-        )
+        if isinstance(hit, dict) and hit.get("fingerprint") == fingerprint:
+            body = hit["body"]
+        else:
+            conference = conference or selectors.access_conference(slug)
+            body = conference_calendar(conference, selectors.sessions_for_conference(conference), host=host)
+            _cache_set(body_key, {"fingerprint": fingerprint, "body": body})
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-        response["Content-Disposition"] = f'inline; filename="{conference.slug}.ics"'
+        response["Content-Disposition"] = f'inline; filename="{slug}.ics"'
         cache_headers(response, etag, private=False)
         return response
 

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ibw.api import IsAuthenticatedUser, LoginThrottle
+from ibw.api import BotLoginPollThrottle, IsAuthenticatedUser, LoginEndpointMixin, LoginThrottle, TokenOwnerThrottle
 from users import services
 from users.api import serializers as s
 from users.enrichment import request_enrichment
@@ -22,12 +22,11 @@ def _login_response(request, user) -> Response:
     return Response({**tokens, "user": s.MeSerializer(user, context={"request": request}).data})
 
 
-class TelegramLoginView(APIView):
+class TelegramLoginView(LoginEndpointMixin, APIView):
     """Log in with the Telegram Login Widget's signed fields."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
 
     @extend_schema(request=s.TelegramWidgetInputSerializer, responses={200: s.LoginSerializer, **ERRORS}, tags=["auth"])
     def post(self, request):
@@ -36,31 +35,31 @@ class TelegramLoginView(APIView):
         # Verify every field exactly as sent: Telegram signs all it sends,
         # including fields this server does not know yet.
         signed = {k: v for k, v in request.data.items() if not isinstance(v, (dict, list))}
-        user = services.login_with_widget(signed)
-        return _login_response(request, user)
+        identity = services.widget_identity(signed)
+        LoginThrottle.check_account(request, self, telegram_id=identity.id)
+        return _login_response(request, services.upsert_telegram_user(identity))
 
 
-class TelegramWebAppLoginView(APIView):
+class TelegramWebAppLoginView(LoginEndpointMixin, APIView):
     """Log in from a Telegram Mini App with its raw ``initData``."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
 
     @extend_schema(request=s.TelegramWebAppInputSerializer, responses={200: s.LoginSerializer, **ERRORS}, tags=["auth"])
     def post(self, request):
         data = s.TelegramWebAppInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.login_with_webapp(data.validated_data["init_data"])
-        return _login_response(request, user)
+        identity = services.webapp_identity(data.validated_data["init_data"])
+        LoginThrottle.check_account(request, self, telegram_id=identity.id)
+        return _login_response(request, services.upsert_telegram_user(identity))
 
 
-class BotLoginCreateView(APIView):
-    """Start a login through the bot's deep link."""
+class BotLoginCreateView(LoginEndpointMixin, APIView):
+    """Start a login through the bot's deep link (refused only to a blocked address)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
 
     @extend_schema(request=None, responses={201: s.BotLoginSerializer}, tags=["auth"])
     def post(self, request):
@@ -74,11 +73,16 @@ class BotLoginCreateView(APIView):
         return Response(s.BotLoginSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
-class BotLoginPollView(APIView):
-    """Poll a bot login: pending, then once confirmed with tokens; 410 afterwards."""
+class BotLoginPollView(LoginEndpointMixin, APIView):
+    """
+    Poll a bot login: pending, then once confirmed with tokens; 410 afterwards.
+    Limited per token, not per address; unknown, used or expired tokens count
+    as failed attempts of the address.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [*LoginEndpointMixin.throttle_classes, BotLoginPollThrottle]
 
     @extend_schema(
         responses={200: s.BotLoginStatusSerializer, 410: OpenApiResponse(description="Used or expired")}, tags=["auth"]
@@ -92,11 +96,11 @@ class BotLoginPollView(APIView):
 
 
 class TokenRefreshView(APIView):
-    """Rotate a refresh token; the old one stops working."""
+    """Rotate a refresh token; the old one stops working. Limited per token owner."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
+    throttle_classes = [TokenOwnerThrottle]
 
     @extend_schema(request=s.RefreshInputSerializer, responses={200: s.TokenPairSerializer, **ERRORS}, tags=["auth"])
     def post(self, request):
@@ -106,10 +110,11 @@ class TokenRefreshView(APIView):
 
 
 class LogoutView(APIView):
-    """Revoke a refresh token."""
+    """Revoke a refresh token. Limited per token owner."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [TokenOwnerThrottle]
 
     @extend_schema(request=s.RefreshInputSerializer, responses={204: None, **ERRORS}, tags=["auth"])
     def post(self, request):

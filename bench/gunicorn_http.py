@@ -1,0 +1,232 @@
+"""
+Benchmark: HTTP on the production server (gunicorn, sync workers, ``ibw.wsgi``)
+measured with wrk, against the targets of issue #12.
+
+Creates the PostgreSQL database ``ibw_bench_http`` on the server named by
+``DATABASE_URL``, migrates, imports the 400-session, 250-speaker conference
+of ``bench/agenda.py`` (same generator, same seed), and starts gunicorn
+(``gunicorn.conf.py``, ``BENCH_WEB_WORKERS`` workers, default 2) with
+production settings (``DEBUG`` off, ``CONN_MAX_AGE=60``, throttles raised
+out of the way). Then ``wrk -t1 -c8 -d<BENCH_SECONDS>s --latency``
+(``BENCH_CONCURRENCY`` connections, default 8; 10 s each) on:
+
+- ``GET /health`` (the floor);
+- the agenda page ``sessions/?page_size=100`` (100 of 400), cached;
+- the same page with an unknown parameter: the page cache is bypassed
+  (queries and serialization every request);
+- ``GET schedule.ics`` (400 VEVENTs), cached.
+
+Prints req/s, p50, p99 and errors (socket errors, non-2xx/3xx) for each, the
+ratio to ``/health`` and whether it meets the target: cached agenda ≥ 0.25,
+uncached ≥ 0.05, ``schedule.ics`` ≥ 0.1 of ``/health`` req/s, each with
+p99 under 100 ms. Installs wrk with ``apt-get`` when it is missing (Debian,
+as root). Prints ``uptime`` before and after: the machine may be shared.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/8 \\
+        .venv/bin/python bench/gunicorn_http.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from agenda import DAYS, ROOMS, SEED, SESSIONS_PER_DAY_ROOM, SPEAKERS, generate_schedule  # noqa: E402
+
+PYTHON = sys.executable
+DB_NAME = "ibw_bench_http"
+SLUG = "bench-http"
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
+P99_TARGET_MS = 100.0
+TARGETS = {"agenda": 0.25, "agenda_uncached": 0.05, "ics": 0.1}
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt-get when missing (needs root and the Debian archive)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is not installed: apt-get install -y wrk", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, env=env, capture_output=True, timeout=600)
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk could not be installed")
+    return found
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _database_urls() -> tuple[str, str]:
+    from urllib.parse import urlsplit, urlunsplit
+
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(base)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit("bench/gunicorn_http.py needs a PostgreSQL DATABASE_URL")
+    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+
+
+def _admin_sql(admin_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _manage(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=600
+    )
+    return result.stdout
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(binary: str, url: str) -> dict:
+    """Run wrk on ``url``; return req/s, p50/p99 ms and error counts."""
+    out = subprocess.run(
+        [binary, "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "--timeout", "10s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=SECONDS + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = sum(int(n) for n in socket.groups()) if socket else 0
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": non_2xx + socket_errors, "requests": total}
+
+
+def main() -> int:
+    from tests.topology import Topology
+
+    binary = ensure_wrk()
+    admin_url, bench_url = _database_urls()
+    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    redis = None
+    workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-http-")
+    before = uptime()
+    try:
+        env = dict(os.environ)
+        if not env.get("REDIS_URL"):
+            from ibw.embedded import EmbeddedRedis, free_port
+
+            redis = EmbeddedRedis(free_port(), workdir=Path(workdir.name) / "redis").start()
+            env["REDIS_URL"] = redis.url
+        env.update(
+            DATABASE_URL=bench_url,
+            DEBUG="false",
+            SECRET_KEY=secrets.token_urlsafe(50),
+            SECURE_SSL_REDIRECT="false",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            CONN_MAX_AGE="60",
+            THROTTLE_ANON="100000000/min",
+            THROTTLE_USER="100000000/min",
+            LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("IBW_TESTING", None)
+        env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+        _manage("migrate", "--noinput", "-v", "0", env=env)
+        schedule = Path(workdir.name) / "schedule.json"
+        schedule.write_text(json.dumps(generate_schedule(random.Random(SEED))))
+        counts = _manage("import_schedule", SLUG, str(schedule), "--create", env=env).strip().splitlines()[-1]
+        print(f"Imported {counts}")
+
+        with Topology(env=env, web_workers=WEB_WORKERS, proxy=False, daphne=False) as stack:
+            base = stack.direct_web_url
+            agenda = f"{base}/api/v1/conferences/{SLUG}/sessions/?page_size=100"
+            paths = {
+                "health": f"{base}/health",
+                "agenda": agenda,
+                "agenda_uncached": agenda + "&bench=uncached",
+                "ics": f"{base}/api/v1/conferences/{SLUG}/schedule.ics",
+            }
+            import httpx
+
+            for url in paths.values():  # warm: caches filled, each worker connected
+                for _ in range(2 * WEB_WORKERS):
+                    response = httpx.get(url, timeout=30)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{url} answered {response.status_code}")
+            results = {name: wrk(binary, url) for name, url in paths.items()}
+            time.sleep(0.5)
+    finally:
+        if redis is not None:
+            redis.stop()
+        workdir.cleanup()
+        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    after = uptime()
+
+    health = results["health"]
+    size = f"{DAYS * ROOMS * SESSIONS_PER_DAY_ROOM} sessions, {SPEAKERS} speakers"
+    labels = {
+        "health": "GET /health",
+        "agenda": f"agenda page (100 of {size}), cached",
+        "agenda_uncached": "agenda page, page cache bypassed",
+        "ics": f"schedule.ics ({size})",
+    }
+    print(f"\ngunicorn, {WEB_WORKERS} sync workers; wrk -t1 -c{CONCURRENCY} -d{SECONDS}s on each path")
+    print(f"load before: {before}\nload after:  {after}\n")
+    print(f"{'request':<48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs /health':>10}  target")
+    failed = False
+    for key, label in labels.items():
+        r = results[key]
+        ratio = r["rps"] / health["rps"]
+        target = TARGETS.get(key)
+        verdict = "-"
+        if target is not None:
+            ok = ratio >= target and r["p99"] < P99_TARGET_MS
+            failed |= not ok
+            verdict = f"{'met' if ok else 'MISSED'} (>= {target}, p99 < {P99_TARGET_MS:.0f} ms)"
+        failed |= r["errors"] > 0
+        print(
+            f"{label:<48} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['errors']:>7} {ratio:>10.3f}  {verdict}"
+        )
+    for key, label in labels.items():
+        r = results[key]
+        ratio = r["rps"] / health["rps"]
+        target = f"; target >= {TARGETS[key]}" if key in TARGETS else ""
+        print(
+            f"BENCH {label} via gunicorn ({WEB_WORKERS} workers, wrk -c{CONCURRENCY}), req/s (p50 / p99) | "
+            f"{r['rps']:.0f} req/s ({r['p50']:.1f} / {r['p99']:.1f} ms), {r['errors']} errors | "
+            f"{ratio:.3f} of /health{target}"
+        )
+    print(f"BENCH load average during bench/gunicorn_http.py | {after.split('load average:')[-1].strip()} | -")
+    if failed:
+        print("\nSome target was missed or a request failed (see the table).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
