@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.debian import ensure_binary
 from tests.faults.servers import database_url
 from tests.topology import Topology
 from users.services import issue_tokens
@@ -54,8 +54,8 @@ def test_caddyfile_routes_ws_to_daphne_and_the_rest_to_gunicorn():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(shutil.which("caddy") is None, reason="needs the caddy binary (apt-get install caddy)")
 def test_one_origin_serves_rest_from_gunicorn_and_websockets_from_daphne(user, settings):
+    ensure_binary("caddy", package="caddy")
     env = {
         **{k: v for k, v in os.environ.items() if k != "CELERY_TASK_ALWAYS_EAGER"},
         "DATABASE_URL": database_url(),

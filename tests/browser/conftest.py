@@ -12,7 +12,6 @@ is missing. The only reason to skip is that apt itself is unavailable (no
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 from django.db import connection, connections
 
 from ibw.embedded import free_port
+from tests.debian import ensure_binary
 from tests.fakes.telegram import FakeTelegram
 from tests.telegram import BOT_TOKEN
 
@@ -45,36 +45,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _apt(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["apt-get", "-o", "DPkg::Lock::Timeout=180", *args],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """``/usr/bin/chromium``, installed with apt when missing."""
-    if CHROMIUM.exists():
-        return str(CHROMIUM)
-    if shutil.which("apt-get") is None:
-        pytest.skip("/usr/bin/chromium is missing and apt-get is not available to install it")
-    if os.geteuid() != 0:
-        pytest.skip("/usr/bin/chromium is missing and apt-get needs root to install it")
-    install = _apt("install", "-y", "--no-install-recommends", "chromium", timeout=600)
-    if install.returncode != 0:
-        # Probably a stale or empty package list: refresh it once and retry.
-        update = _apt("update", timeout=300)
-        install = _apt("install", "-y", "--no-install-recommends", "chromium", timeout=600)
-        if install.returncode != 0:
-            pytest.fail(
-                "apt-get install chromium failed:\n" + update.stderr[-2000:] + install.stdout[-2000:] + install.stderr
-            )
-    assert CHROMIUM.exists(), "apt-get installed chromium but /usr/bin/chromium is not there"
-    return str(CHROMIUM)
+    return ensure_binary(str(CHROMIUM), package="chromium")
 
 
 @pytest.fixture
