@@ -24,6 +24,7 @@ Uses DATABASE_URL's PostgreSQL server (creates and drops
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import json
@@ -68,9 +69,12 @@ async def _clients(http: str, ws_bases: list[str], telegram_ids: list[int]) -> N
     receipts: list[tuple[int, float]] = []
     errors: list[str] = []
     sockets: list[aiohttp.ClientWebSocketResponse] = []
-    connector = aiohttp.TCPConnector(limit=64)
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    # REST calls share 64 connections; every socket holds a connection of its own (no limit).
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=timeout) as session,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as ws_session,
+    ):
 
         async def join(index: int, telegram_id: int) -> None:
             try:
@@ -86,7 +90,7 @@ async def _clients(http: str, ws_bases: list[str], telegram_ids: list[int]) -> N
                         return
                 url = f"{ws_bases[index % len(ws_bases)]}/ws/notifications/?token={access}"
                 sockets.append(
-                    await session.ws_connect(url, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_close=5))
+                    await ws_session.ws_connect(url, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_close=5))
                 )
             except Exception as exc:  # counted and reported: a benchmark sees loss
                 errors.append(type(exc).__name__)
@@ -294,6 +298,8 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
         print(
             f"{size:,} clients: {connected:,} sockets open in {connect_seconds:.1f} s; join errors: {len(join_errors)}"
         )
+        if join_errors:
+            print("join errors by kind:", dict(collections.Counter(join_errors)))
         all_delivered = connected == size
         for number, (broadcast_id, posted) in enumerate(sent_at.items(), start=1):
             latencies = sorted((t - posted) * 1000 for b, t in receipts if b == broadcast_id)
