@@ -20,7 +20,15 @@ from django.db.models import (
     Value,
 )
 
-from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
+from conferences.errors import (
+    BadgeNotFound,
+    ConferenceNotFound,
+    NotRegistered,
+    RoomNotFound,
+    SessionNotFound,
+    SpeakerNotFound,
+    TrackNotFound,
+)
 from conferences.models import (
     Attendance,
     Bookmark,
@@ -152,6 +160,22 @@ def rooms_for_conference(conference: Conference) -> QuerySet[Room]:
 
 def tracks_for_conference(conference: Conference) -> QuerySet[Track]:
     return Track.objects.filter(conference=conference).order_by("name")
+
+
+def access_room(conference: Conference, room_id: int) -> Room:
+    """Return a room of ``conference``, or raise ``NotFound``."""
+    room = Room.objects.filter(conference=conference, pk=room_id).first()
+    if room is None:
+        raise RoomNotFound()
+    return room
+
+
+def access_track(conference: Conference, track_id: int) -> Track:
+    """Return a track of ``conference``, or raise ``NotFound``."""
+    track = Track.objects.filter(conference=conference, pk=track_id).first()
+    if track is None:
+        raise TrackNotFound()
+    return track
 
 
 @cache

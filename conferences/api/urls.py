@@ -24,9 +24,13 @@ urlpatterns = [
         "conferences/<slug:slug>/speakers/<int:speaker_id>/", views.SpeakerDetailView.as_view(), name="speaker-detail"
     ),
     path("conferences/<slug:slug>/rooms/", views.RoomListView.as_view(), name="room-list"),
+    path("conferences/<slug:slug>/rooms/<int:room_id>/", views.RoomDetailView.as_view(), name="room-detail"),
     path("conferences/<slug:slug>/tracks/", views.TrackListView.as_view(), name="track-list"),
+    path("conferences/<slug:slug>/tracks/<int:track_id>/", views.TrackDetailView.as_view(), name="track-detail"),
     path("conferences/<slug:slug>/my-agenda/", views.MyAgendaView.as_view(), name="my-agenda"),
     path("conferences/<slug:slug>/schedule.ics", views.ScheduleIcsView.as_view(), name="conference-ics"),
+    path("conferences/<slug:slug>/schedule.json", views.ScheduleJsonView.as_view(), name="conference-schedule-json"),
+    path("conferences/<slug:slug>/schedule.xml", views.ScheduleXmlView.as_view(), name="conference-schedule-xml"),
     path("conferences/<slug:slug>/attendance/", views.AttendanceView.as_view(), name="attendance"),
     path("conferences/<slug:slug>/attendance/badge.png", views.BadgeView.as_view(), name="attendance-badge"),
     path("conferences/<slug:slug>/attendees/", views.AttendeeListView.as_view(), name="attendee-list"),

@@ -13,11 +13,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conferences import selectors, services
+from conferences import documents, selectors, services
 from conferences.api import serializers as s
 from conferences.calendar import CalendarItem, badge_png, conference_calendar, render_calendar, session_item
 from conferences.models import Session, Speaker
@@ -342,6 +343,14 @@ class SpeakerListView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
+    @extend_schema(request=s.SpeakerWriteInputSerializer, responses={201: s.SpeakerSerializer})
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        data = s.SpeakerWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        speaker = services.create_speaker(conference, **data.validated_data)
+        return Response(s.SpeakerSerializer(speaker).data, status=status.HTTP_201_CREATED)
+
 
 @extend_schema(tags=TAGS)
 class SpeakerDetailView(APIView):
@@ -351,6 +360,21 @@ class SpeakerDetailView(APIView):
     def get(self, request, slug: str, speaker_id: int):
         conference = selectors.access_conference(slug)
         return Response(s.SpeakerDetailSerializer(selectors.access_speaker(conference, speaker_id)).data)
+
+    @extend_schema(request=s.SpeakerWriteInputSerializer, responses=s.SpeakerDetailSerializer)
+    def patch(self, request, slug: str, speaker_id: int):
+        conference = selectors.access_conference(slug)
+        speaker = selectors.access_speaker(conference, speaker_id)
+        data = s.SpeakerWriteInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.update_speaker(speaker, **data.validated_data)
+        return Response(s.SpeakerDetailSerializer(selectors.access_speaker(conference, speaker_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, speaker_id: int):
+        conference = selectors.access_conference(slug)
+        services.delete_speaker(selectors.access_speaker(conference, speaker_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=TAGS)
@@ -364,6 +388,40 @@ class RoomListView(APIView):
         conference = selectors.access_conference(slug)
         return unpaginated(s.RoomSerializer(selectors.rooms_for_conference(conference), many=True).data)
 
+    @extend_schema(request=s.RoomWriteInputSerializer, responses={201: s.RoomSerializer})
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        data = s.RoomWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = services.create_room(conference, **data.validated_data)
+        return Response(s.RoomSerializer(room).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=TAGS)
+class RoomDetailView(APIView):
+    """Admins rename, reorder or delete a room (its sessions stay, without a room)."""
+
+    permission_classes = [ReadPublicWriteAdmin]
+
+    @extend_schema(responses=s.RoomSerializer)
+    def get(self, request, slug: str, room_id: int):
+        conference = selectors.access_conference(slug)
+        return Response(s.RoomSerializer(selectors.access_room(conference, room_id)).data)
+
+    @extend_schema(request=s.RoomWriteInputSerializer, responses=s.RoomSerializer)
+    def patch(self, request, slug: str, room_id: int):
+        conference = selectors.access_conference(slug)
+        room = selectors.access_room(conference, room_id)
+        data = s.RoomWriteInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(s.RoomSerializer(services.update_room(room, **data.validated_data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, room_id: int):
+        conference = selectors.access_conference(slug)
+        services.delete_room(selectors.access_room(conference, room_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 @extend_schema(tags=TAGS)
 class TrackListView(APIView):
@@ -375,6 +433,40 @@ class TrackListView(APIView):
     def get(self, request, slug: str):
         conference = selectors.access_conference(slug)
         return unpaginated(s.TrackSerializer(selectors.tracks_for_conference(conference), many=True).data)
+
+    @extend_schema(request=s.TrackWriteInputSerializer, responses={201: s.TrackSerializer})
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        data = s.TrackWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        track = services.create_track(conference, **data.validated_data)
+        return Response(s.TrackSerializer(track).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=TAGS)
+class TrackDetailView(APIView):
+    """Admins rename, recolour or delete a track (its sessions stay, without a track)."""
+
+    permission_classes = [ReadPublicWriteAdmin]
+
+    @extend_schema(responses=s.TrackSerializer)
+    def get(self, request, slug: str, track_id: int):
+        conference = selectors.access_conference(slug)
+        return Response(s.TrackSerializer(selectors.access_track(conference, track_id)).data)
+
+    @extend_schema(request=s.TrackWriteInputSerializer, responses=s.TrackSerializer)
+    def patch(self, request, slug: str, track_id: int):
+        conference = selectors.access_conference(slug)
+        track = selectors.access_track(conference, track_id)
+        data = s.TrackWriteInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(s.TrackSerializer(services.update_track(track, **data.validated_data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, track_id: int):
+        conference = selectors.access_conference(slug)
+        services.delete_track(selectors.access_track(conference, track_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=TAGS)
@@ -398,6 +490,131 @@ class ScheduleIcsView(NonJSONViewMixin, APIView):
         response["Content-Disposition"] = f'inline; filename="{conference.slug}.ics"'
         _cache_headers(response, etag, private=False)
         return response
+
+
+def accepts_gzip(request) -> bool:
+    """Whether ``Accept-Encoding`` admits gzip (``gzip``, ``x-gzip`` or ``*``, with a q above zero)."""
+    header = request.META.get("HTTP_ACCEPT_ENCODING", "")
+    named: dict[str, float] = {}
+    for item in header.split(","):
+        token, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.lower().startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if token:
+            named[token.lower()] = quality
+    for token in ("gzip", "x-gzip"):
+        if token in named:
+            return named[token] > 0
+    return named.get("*", 0) > 0
+
+
+_SCHEDULE_PARAMETERS = [
+    OpenApiParameter(
+        "If-None-Match", str, OpenApiParameter.HEADER, description="the ETag held; the current one answers 304"
+    ),
+    OpenApiParameter("Accept-Encoding", str, OpenApiParameter.HEADER, description="gzip for the compressed document"),
+    OpenApiParameter(
+        "ETag",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200, 304],
+        description="the agenda's version (a gzip answer's tag ends in -gzip)",
+    ),
+    OpenApiParameter(
+        "Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304], description="public, no-cache"
+    ),
+    OpenApiParameter("Vary", str, OpenApiParameter.HEADER, response=[200, 304], description="Accept-Encoding"),
+    OpenApiParameter(
+        "Content-Encoding", str, OpenApiParameter.HEADER, response=[200], description="gzip when accepted"
+    ),
+]
+_NOT_MODIFIED = OpenApiResponse(description="Not modified: the If-None-Match tag is current. No body.")
+
+
+class ScheduleDocumentView(APIView):
+    """
+    The whole agenda as one frab-compatible document, served from the store
+    (``conferences.documents``): a current document costs no SQL query.
+    Public and not throttled: a venue puts thousands of people behind a few
+    addresses, and each answer is bytes read from Redis.
+    """
+
+    fmt = "json"
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+    # One renderer (for errors): the views send the stored bytes themselves.
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        # The document has one media type; errors answer JSON whatever Accept says.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def get(self, request, slug: str) -> HttpResponse:
+        encoding = "gzip" if accepts_gzip(request) else "plain"
+        document = documents.schedule_document(slug, fmt=self.fmt, encoding=encoding)
+        if etag_matches(request, document.etag):
+            response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
+        elif request.method == "HEAD":
+            response = HttpResponse(content_type=documents.CONTENT_TYPES[self.fmt])
+            response["Content-Length"] = str(len(document.body))
+        else:
+            response = HttpResponse(document.body, content_type=documents.CONTENT_TYPES[self.fmt])
+        if encoding == "gzip" and response.status_code == 200:
+            response["Content-Encoding"] = "gzip"
+        response["ETag"] = document.etag
+        response["Cache-Control"] = "public, no-cache"
+        response["Vary"] = "Accept-Encoding"
+        return response
+
+
+@extend_schema(tags=TAGS)
+class ScheduleJsonView(ScheduleDocumentView):
+    """
+    ``schedule.json``: the whole agenda (frab/pretalx format; c3voc schema.json).
+    Days are the conference's local dates; times carry its offset. ETag /
+    If-None-Match → 304; ``Accept-Encoding: gzip`` → compressed.
+    """
+
+    fmt = "json"
+
+    @extend_schema(
+        operation_id="conferences_schedule_json",
+        parameters=_SCHEDULE_PARAMETERS,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The schedule.json document."),
+            304: _NOT_MODIFIED,
+        },
+    )
+    def get(self, request, slug: str) -> HttpResponse:
+        return super().get(request, slug)
+
+
+@extend_schema(tags=TAGS)
+class ScheduleXmlView(ScheduleDocumentView):
+    """
+    ``schedule.xml``: the whole agenda as frab's XML (schedule.xml.xsd), the
+    file offline apps such as Giggity and ConfClerk read. Same headers and
+    304 as ``schedule.json``.
+    """
+
+    fmt = "xml"
+
+    @extend_schema(
+        operation_id="conferences_schedule_xml",
+        parameters=_SCHEDULE_PARAMETERS,
+        responses={
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.STR, description="The schedule.xml document."),
+            304: _NOT_MODIFIED,
+        },
+    )
+    def get(self, request, slug: str) -> HttpResponse:
+        return super().get(request, slug)
 
 
 # --- Attendance ----------------------------------------------------------------------------
