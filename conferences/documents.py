@@ -11,7 +11,8 @@ Keys, per conference slug:
   It expires after ``HEAD_SECONDS``, which bounds how long a change whose
   process died between its commit and that hook could stay unseen.
 - ``schedule:<slug>:<json|xml>:<plain|gzip>``: ``b"<version> <etag>\\n"``
-  followed by the bytes to send.
+  followed by the bytes to send, and the same key with ``:tag`` holding
+  only ``b"<version> <etag>"``, so a revalidation (304) reads a few bytes.
 - ``schedule:<slug>:lock``: held by the one process building.
 
 A request reads the head and its document in one round trip and sends the
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -63,7 +65,8 @@ return 0
 class Document:
     version: int
     etag: str
-    body: bytes
+    # None when the caller said it would not send the body (its tag matched).
+    body: bytes | None
 
 
 @cache
@@ -90,6 +93,13 @@ def _unpack(raw: bytes | None) -> Document | None:
     header, _, body = raw.partition(b"\n")
     version, _, etag = header.decode().partition(" ")
     return Document(version=int(version), etag=etag, body=body)
+
+
+def _unpack_tag(raw: bytes | None) -> Document | None:
+    if not raw:
+        return None
+    version, _, etag = raw.decode().partition(" ")
+    return Document(version=int(version), etag=etag, body=None)
 
 
 def encode_documents(schedule: FrabSchedule) -> dict[tuple[str, str], Document]:
@@ -124,7 +134,13 @@ def forget(slug: str) -> None:
     """Drop every stored document of ``slug`` (after the conference is deleted or renamed)."""
     try:
         _redis().delete(
-            _key(slug, "head"), *(_key(slug, fmt, encoding) for fmt in FORMATS for encoding in ("plain", "gzip"))
+            _key(slug, "head"),
+            *(
+                _key(slug, fmt, encoding, *tag)
+                for fmt in FORMATS
+                for encoding in ("plain", "gzip")
+                for tag in ((), ("tag",))
+            ),
         )
     except _REDIS_DOWN as exc:
         logger.warning("schedule_documents_not_forgotten", conference=slug, error=str(exc))
@@ -140,6 +156,7 @@ def _store(slug: str, documents: dict[tuple[str, str], Document]) -> None:
     pipe = client.pipeline()
     for (fmt, encoding), document in documents.items():
         pipe.set(_key(slug, fmt, encoding), _pack(document), ex=DOCUMENT_SECONDS)
+        pipe.set(_key(slug, fmt, encoding, "tag"), f"{document.version} {document.etag}", ex=DOCUMENT_SECONDS)
     pipe.execute()
     client.eval(_RAISE_HEAD, 1, _key(slug, "head"), version, HEAD_SECONDS)
 
@@ -192,18 +209,26 @@ def _build_for(slug: str) -> dict[tuple[str, str], Document]:
     return documents
 
 
-def schedule_document(slug: str, *, fmt: str, encoding: str) -> Document:
+def schedule_document(slug: str, *, fmt: str, encoding: str, unless: Callable[[str], bool] | None = None) -> Document:
     """
     Return the current ``fmt`` document of conference ``slug`` in ``encoding``
-    (``plain`` or ``gzip``), or raise ``NotFound``.
+    (``plain`` or ``gzip``), or raise ``NotFound``. When ``unless(etag)``
+    is true for the current tag, the body is not read (``body`` is None):
+    the caller answers 304.
 
-    Zero SQL queries when the stored document is current. Otherwise see the
-    module docstring: one builder under the lock, the others get the
-    previous version or wait for the first one.
+    Zero SQL queries when the stored document is current: one Redis round
+    trip (two for a tag that no longer matches). Otherwise see the module
+    docstring: one builder under the lock, the others get the previous
+    version or wait for the first one.
     """
     client = _redis()
     key = _key(slug, fmt, encoding)
     try:
+        if unless is not None:
+            head_raw, tag_raw = client.mget(_key(slug, "head"), _key(slug, fmt, encoding, "tag"))
+            tag = _unpack_tag(tag_raw)
+            if head_raw is not None and tag is not None and tag.version >= int(head_raw) and unless(tag.etag):
+                return tag
         head_raw, raw = client.mget(_key(slug, "head"), key)
         document = _unpack(raw)
         if head_raw is not None and document is not None and document.version >= int(head_raw):

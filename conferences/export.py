@@ -23,7 +23,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Prefetch
 
 from conferences.frab import (
     COLOR_PATTERN,
@@ -41,7 +40,7 @@ from conferences.frab import (
     quote_attr,
     write_datetime,
 )
-from conferences.models import Conference, Room, Session, SessionSpeaker, Track
+from conferences.models import Conference, Room, Session, SessionSpeaker, Speaker, Track
 
 TIMESLOT_DURATION = "00:05"
 
@@ -73,89 +72,106 @@ class FrabSchedule:
         return sum(len(events) for day in self.days for events in day.rooms.values())
 
 
-def session_url(conference: Conference, session: Session) -> str:
-    if session.url and is_absolute_url(session.url):
-        return session.url
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}/api/v1/conferences/{conference.slug}/sessions/{session.pk}/"
+_SESSION_COLUMNS = (
+    "pk",
+    "guid",
+    "title",
+    "abstract",
+    "description",
+    "starts_at",
+    "ends_at",
+    "room_id",
+    "track_id",
+    "type",
+    "language",
+    "url",
+)
 
 
-def session_guid(session: Session) -> str:
-    """The imported guid when it is a UUID, else one derived from it (stable for the session)."""
-    return session.guid if is_uuid(session.guid) else derived_guid("session", session.conference_id, session.guid)
-
-
-def _room_guids(rooms: list[Room]) -> dict[int, str]:
-    """Each room's own guid when it is a UUID no earlier room has, else a derived one."""
+def _room_guids(rooms: list[tuple[int, str, str]]) -> list[tuple[str, str]]:
+    """
+    (name, guid) of each room: its own guid when it is a UUID no earlier room
+    has (exporters may give two rooms one guid), else one derived from its id.
+    """
     seen: set[str] = set()
-    guids = {}
-    for room in rooms:
-        guid = room.guid if is_uuid(room.guid) and room.guid not in seen else derived_guid("room", room.pk)
+    result = []
+    for pk, name, own in rooms:
+        guid = own if is_uuid(own) and own not in seen else derived_guid("room", pk)
         seen.add(guid)
-        guids[room.pk] = guid
-    return guids
+        result.append((name, guid))
+    return result
 
 
 def build_schedule(conference_id: int) -> FrabSchedule | None:
     """
     Return conference ``conference_id``'s agenda in frab's terms, or None
-    when it no longer exists. Four queries: the conference (with its
-    version), rooms, tracks, sessions with their speakers (one prefetch).
+    when it no longer exists. Six plain queries (values, no model
+    instances: this runs for thousands of sessions): the conference with its
+    version first, then rooms, tracks, speakers, sessions and their links.
     """
     conference = Conference.objects.filter(pk=conference_id).first()
     if conference is None:
         return None
     zone = ZoneInfo(conference.timezone)
-    rooms = list(Room.objects.filter(conference=conference).order_by("position", "name", "id"))
-    tracks = list(Track.objects.filter(conference=conference).order_by("name", "id"))
-    sessions = list(
-        Session.objects.filter(conference=conference)
-        .select_related("room", "track")
-        .prefetch_related(
-            Prefetch(
-                "sessionspeaker_set",
-                queryset=SessionSpeaker.objects.select_related("speaker").order_by("position", "id"),
-                to_attr="speaker_links",
-            )
-        )
-        .order_by("starts_at", "id")
+    rooms = list(
+        Room.objects.filter(conference=conference).order_by("position", "name", "id").values_list("pk", "name", "guid")
     )
-    events_by_date: dict[date, list[tuple[Session, FrabEvent]]] = {}
-    for session in sessions:
-        event = FrabEvent(
-            id=session.pk,
-            guid=session_guid(session),
-            slug=event_slug(conference.slug, session.pk, session.title),
-            title=session.title,
-            abstract=session.abstract,
-            description=session.description,
-            starts_at=session.starts_at,
-            ends_at=session.ends_at,
-            room=session.room.name if session.room else None,
-            track=session.track.name if session.track else None,
-            type=session.type,
-            language=session.language,
-            url=session_url(conference, session),
-            persons=[
-                FrabPerson(
-                    id=link.speaker.pk,
-                    external_id=link.speaker.external_id,
-                    name=link.speaker.name,
-                    bio=link.speaker.bio,
-                    avatar_url=link.speaker.avatar_url,
-                    links=link.speaker.links if isinstance(link.speaker.links, list) else [],
-                )
-                for link in session.speaker_links
-            ],
+    tracks = list(Track.objects.filter(conference=conference).order_by("name", "id").values_list("pk", "name", "color"))
+    people = {
+        row[0]: FrabPerson(
+            id=row[0],
+            external_id=row[1],
+            name=row[2],
+            bio=row[3],
+            avatar_url=row[4],
+            links=row[5] if isinstance(row[5], list) else [],
         )
-        events_by_date.setdefault(session.starts_at.astimezone(zone).date(), []).append((session, event))
+        for row in Speaker.objects.filter(conference=conference).values_list(
+            "pk", "external_id", "name", "bio", "avatar_url", "links"
+        )
+    }
+    persons_of: dict[int, list[FrabPerson]] = {}
+    for session_id, speaker_id in (
+        SessionSpeaker.objects.filter(session__conference=conference)
+        .order_by("session_id", "position", "id")
+        .values_list("session_id", "speaker_id")
+    ):
+        persons_of.setdefault(session_id, []).append(people[speaker_id])
+    room_names = {pk: name for pk, name, _ in rooms}
+    track_names = {pk: name for pk, name, _ in tracks}
+    events_by_date: dict[date, list[tuple[int | None, FrabEvent]]] = {}
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    for row in Session.objects.filter(conference=conference).order_by("starts_at", "id").values(*_SESSION_COLUMNS):
+        pk = row["pk"]
+        url = (
+            row["url"]
+            if row["url"] and is_absolute_url(row["url"])
+            else f"{base}/api/v1/conferences/{conference.slug}/sessions/{pk}/"
+        )
+        event = FrabEvent(
+            id=pk,
+            guid=row["guid"] if is_uuid(row["guid"]) else derived_guid("session", conference.pk, row["guid"]),
+            slug=event_slug(conference.slug, pk, row["title"]),
+            title=row["title"],
+            abstract=row["abstract"],
+            description=row["description"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            room=room_names.get(row["room_id"]),
+            track=track_names.get(row["track_id"]),
+            type=row["type"],
+            language=row["language"],
+            url=url,
+            persons=persons_of.get(pk, []),
+        )
+        events_by_date.setdefault(row["starts_at"].astimezone(zone).date(), []).append((row["room_id"], event))
 
     dates = set(events_by_date)
     day = conference.starts_on
     while day <= conference.ends_on:
         dates.add(day)
         day += timedelta(days=1)
-    room_order = {room.pk: index for index, room in enumerate(rooms)}
+    room_order = {pk: index for index, (pk, _, _) in enumerate(rooms)}
     days = []
     for index, day in enumerate(sorted(dates), start=1):
         frab_day = FrabDay(
@@ -164,13 +180,11 @@ def build_schedule(conference_id: int) -> FrabSchedule | None:
             starts_at=datetime.combine(day, time.min, tzinfo=zone),
             ends_at=datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),
         )
-        # Rooms in their order, the room-less sessions last.
-        ordered = sorted(events_by_date.get(day, []), key=lambda pair: room_order.get(pair[0].room_id, len(rooms)))
-        for _, event in ordered:
+        # Rooms in their order, the room-less sessions last; by start time within a room (a stable sort).
+        for _, event in sorted(events_by_date.get(day, []), key=lambda pair: room_order.get(pair[0], len(rooms))):
             frab_day.rooms.setdefault(event.room or NO_ROOM, []).append(event)
         days.append(frab_day)
 
-    room_guids = _room_guids(rooms)
     return FrabSchedule(
         version=conference.agenda_version,
         conference_id=conference.pk,
@@ -179,8 +193,8 @@ def build_schedule(conference_id: int) -> FrabSchedule | None:
         description=conference.description,
         zone=zone,
         time_zone_name=conference.timezone,
-        rooms=[(room.name, room_guids[room.pk]) for room in rooms],
-        tracks=[(track.name, track.color if COLOR_PATTERN.match(track.color) else "") for track in tracks],
+        rooms=_room_guids(rooms),
+        tracks=[(name, color if COLOR_PATTERN.match(color) else "") for _, name, color in tracks],
         days=days,
     )
 

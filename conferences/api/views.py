@@ -557,8 +557,14 @@ class ScheduleDocumentView(APIView):
 
     def get(self, request, slug: str) -> HttpResponse:
         encoding = "gzip" if accepts_gzip(request) else "plain"
-        document = documents.schedule_document(slug, fmt=self.fmt, encoding=encoding)
-        if etag_matches(request, document.etag):
+        revalidating = "HTTP_IF_NONE_MATCH" in request.META
+        document = documents.schedule_document(
+            slug,
+            fmt=self.fmt,
+            encoding=encoding,
+            unless=(lambda etag: etag_matches(request, etag)) if revalidating else None,
+        )
+        if document.body is None or etag_matches(request, document.etag):
             response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
         elif request.method == "HEAD":
             response = HttpResponse(content_type=documents.CONTENT_TYPES[self.fmt])
