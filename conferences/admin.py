@@ -114,8 +114,7 @@ class ThroughServicesMixin:
     def save_formset(self, request, form, formset, change):
         if formset.model not in _SAVE:
             return super().save_formset(request, form, formset, change)
-        saved = save_inline_formset(formset)
-        return saved
+        return save_inline_formset(formset)
 
 
 def save_inline_formset(formset) -> list:

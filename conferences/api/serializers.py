@@ -34,7 +34,7 @@ class ConferenceUpdateInputSerializer(ConferenceSerializer):
 class RoomSerializer(serializers.ModelSerializer):
     class Meta:
         model = Room
-        fields = ["id", "name", "position"]
+        fields = ["id", "name"]
 
 
 class TrackSerializer(serializers.ModelSerializer):

@@ -403,7 +403,7 @@ class RoomDetailView(APIView):
 
     permission_classes = [ReadPublicWriteAdmin]
 
-    @extend_schema(responses=s.RoomSerializer)
+    @extend_schema(operation_id="conferences_room_retrieve", responses=s.RoomSerializer)
     def get(self, request, slug: str, room_id: int):
         conference = selectors.access_conference(slug)
         return Response(s.RoomSerializer(selectors.access_room(conference, room_id)).data)
@@ -449,7 +449,7 @@ class TrackDetailView(APIView):
 
     permission_classes = [ReadPublicWriteAdmin]
 
-    @extend_schema(responses=s.TrackSerializer)
+    @extend_schema(operation_id="conferences_track_retrieve", responses=s.TrackSerializer)
     def get(self, request, slug: str, track_id: int):
         conference = selectors.access_conference(slug)
         return Response(s.TrackSerializer(selectors.access_track(conference, track_id)).data)

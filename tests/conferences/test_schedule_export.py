@@ -16,6 +16,7 @@ from lxml import etree
 from structlog.testing import capture_logs
 
 from conferences import frab
+from conferences.documents import raise_head
 from conferences.models import Conference, Session
 from conferences.services import create_session, import_schedule
 from tests.conferences.schedules import DATA, VALID, events_of, load
@@ -434,10 +435,8 @@ def test_concurrent_requests_after_a_change_build_once(api):
         starts_at=datetime(2030, 1, 1, tzinfo=UTC),
         ends_at=datetime(2030, 1, 1, 1, tzinfo=UTC),
     )  # commits: head raised, and the (eager) task has built it
-    api.get(json_url("burst"))
+    previous = api.get(json_url("burst"))["ETag"]
     Conference.objects.filter(pk=conference.pk).update(agenda_version=99)  # a version nobody built yet
-    from conferences.documents import raise_head
-
     raise_head("burst", 99)
     barrier = threading.Barrier(8)
     tags: list[str] = []
@@ -460,9 +459,8 @@ def test_concurrent_requests_after_a_change_build_once(api):
     assert len(builds) == 1
     assert builds[0]["version"] == 99
     assert len(tags) == 8
-    assert set(tags) <= {f'"{conference.pk}-99"', f'"{conference.pk}-{99 - 1}"'} | {
-        f'"{conference.pk}-{v}"' for v in range(1, 99)
-    }
+    assert set(tags) <= {previous, f'"{conference.pk}-99"'}
+    assert f'"{conference.pk}-99"' in tags
     assert api.get(json_url("burst"))["ETag"] == f'"{conference.pk}-99"'
 
 

@@ -158,7 +158,7 @@ def test_api_room_edits_change_the_tag(admin_api, api, conference):
     tags.append(tag)
 
     assert (renamed.status_code, created.status_code, deleted.status_code) == (200, 201, 204)
-    assert renamed.json() == {"id": room.pk, "name": "Hall B", "position": 0}
+    assert renamed.json() == {"id": room.pk, "name": "Hall B"}
     assert len(set(tags)) == 4
     assert events(doc)[0]["room"] == "Hall B"
     assert events(after_delete)[0]["room"] == ""
