@@ -246,6 +246,10 @@ def schedule_document(slug: str, *, fmt: str, encoding: str, unless: Callable[[s
         lock = client.lock(_key(slug, "lock"), timeout=LOCK_SECONDS, blocking=False)
         if lock.acquire():
             try:
+                # Whoever held the lock before may have just stored it.
+                fresh = _unpack(client.get(key))
+                if fresh is not None and fresh.version >= head:
+                    return fresh
                 documents = _build_for(slug)
                 _store(slug, documents)
                 return documents[(fmt, encoding)]

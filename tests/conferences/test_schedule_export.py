@@ -482,3 +482,18 @@ def test_sessions_far_from_the_conference_dates_add_their_own_day(api):
         "2026-05-10",
         3,
     )
+
+
+def test_store_unreachable_still_serves_the_document_from_the_database(api, agenda, settings):
+    from conferences import documents
+
+    expected = api.get(json_url("http")).content
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    documents._redis.cache_clear()
+    try:
+        response = api.get(json_url("http"))
+    finally:
+        documents._redis.cache_clear()
+
+    assert response.status_code == 200
+    assert response.content == expected
