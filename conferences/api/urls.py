@@ -3,6 +3,9 @@ from django.urls import path
 from conferences.api import views
 
 urlpatterns = [
+    # First: every client polls these, and URL resolution tries patterns in order.
+    path("conferences/<slug:slug>/schedule.json", views.ScheduleJsonView.as_view(), name="conference-schedule-json"),
+    path("conferences/<slug:slug>/schedule.xml", views.ScheduleXmlView.as_view(), name="conference-schedule-xml"),
     path("conferences/", views.ConferenceListView.as_view(), name="conference-list"),
     path("conferences/<slug:slug>/", views.ConferenceDetailView.as_view(), name="conference-detail"),
     path(
@@ -29,8 +32,6 @@ urlpatterns = [
     path("conferences/<slug:slug>/tracks/<int:track_id>/", views.TrackDetailView.as_view(), name="track-detail"),
     path("conferences/<slug:slug>/my-agenda/", views.MyAgendaView.as_view(), name="my-agenda"),
     path("conferences/<slug:slug>/schedule.ics", views.ScheduleIcsView.as_view(), name="conference-ics"),
-    path("conferences/<slug:slug>/schedule.json", views.ScheduleJsonView.as_view(), name="conference-schedule-json"),
-    path("conferences/<slug:slug>/schedule.xml", views.ScheduleXmlView.as_view(), name="conference-schedule-xml"),
     path("conferences/<slug:slug>/attendance/", views.AttendanceView.as_view(), name="attendance"),
     path("conferences/<slug:slug>/attendance/badge.png", views.BadgeView.as_view(), name="attendance-badge"),
     path("conferences/<slug:slug>/attendees/", views.AttendeeListView.as_view(), name="attendee-list"),
