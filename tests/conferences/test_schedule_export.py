@@ -497,3 +497,38 @@ def test_store_unreachable_still_serves_the_document_from_the_database(api, agen
 
     assert response.status_code == 200
     assert response.content == expected
+
+
+def test_openapi_schema_documents_both_documents_and_their_304(api):
+    paths = api.get("/api/schema/?format=json").json()["paths"]
+
+    json_get = paths["/api/v1/conferences/{slug}/schedule.json"]["get"]
+    xml_get = paths["/api/v1/conferences/{slug}/schedule.xml"]["get"]
+    assert set(json_get["responses"]["200"]["content"]) == {"application/json"}
+    assert set(xml_get["responses"]["200"]["content"]) == {"application/xml"}
+    for operation in (json_get, xml_get):
+        assert "content" not in operation["responses"]["304"]
+        assert {"ETag", "Cache-Control", "Vary"} <= set(operation["responses"]["304"]["headers"])
+        assert "Content-Encoding" in operation["responses"]["200"]["headers"]
+        assert {p["name"] for p in operation["parameters"] if p["in"] == "header"} == {
+            "If-None-Match",
+            "Accept-Encoding",
+        }
+        assert operation["security"] == [{}]
+
+
+def test_zone_name_the_schema_refuses_is_left_out_and_offsets_remain(api):
+    conference = ConferenceFactory(
+        slug="etc", timezone="Etc/GMT+5", starts_on=date(2026, 5, 1), ends_on=date(2026, 5, 1)
+    )
+    SessionFactory(
+        conference=conference,
+        room=RoomFactory(conference=conference),
+        starts_at=datetime(2026, 5, 1, 15, tzinfo=UTC),
+        ends_at=datetime(2026, 5, 1, 16, tzinfo=UTC),
+    )
+
+    document = assert_valid_json(api.get(json_url("etc")).content)
+
+    assert "time_zone_name" not in document["schedule"]["conference"]
+    assert json_events(document)[0]["date"] == "2026-05-01T10:00:00-05:00"
