@@ -263,9 +263,9 @@ def main() -> int:
         f" load average {os.getloadavg()[0]:.1f} at the end"
     )
     labels = {
-        "health": ("GET /health", None),
-        "schedule": ("GET schedule.json, 400 sessions, Accept-Encoding: gzip", 0.1),
-        "not_modified": ("same, If-None-Match -> 304", 0.5),
+        "health": ("GET /health on gunicorn (2 sync workers), wrk -c8,", None),
+        "schedule": ("GET schedule.json (400 sessions, Accept-Encoding: gzip) on gunicorn, wrk -c8,", 0.1),
+        "not_modified": ("GET schedule.json with If-None-Match -> 304 on gunicorn, wrk -c8,", 0.5),
     }
     for key, (label, target) in labels.items():
         figures = results[key]
