@@ -1,11 +1,19 @@
 from django.urls import path
 
-from conferences.api import views
+from conferences.api import schedule_documents, views
 
 urlpatterns = [
     # First: every client polls these, and URL resolution tries patterns in order.
-    path("conferences/<slug:slug>/schedule.json", views.ScheduleJsonView.as_view(), name="conference-schedule-json"),
-    path("conferences/<slug:slug>/schedule.xml", views.ScheduleXmlView.as_view(), name="conference-schedule-xml"),
+    path(
+        "conferences/<slug:slug>/schedule.json",
+        schedule_documents.ScheduleJsonView.as_view(),
+        name="conference-schedule-json",
+    ),
+    path(
+        "conferences/<slug:slug>/schedule.xml",
+        schedule_documents.ScheduleXmlView.as_view(),
+        name="conference-schedule-xml",
+    ),
     path("conferences/", views.ConferenceListView.as_view(), name="conference-list"),
     path("conferences/<slug:slug>/", views.ConferenceDetailView.as_view(), name="conference-detail"),
     path(
