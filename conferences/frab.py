@@ -263,7 +263,8 @@ def _read_ends_at(raw: dict, reading: Reading) -> datetime:
 
 
 def _read_room(raw: dict, reading: Reading) -> str | None:
-    name = text(raw.get("room") if raw.get("room") is not None else reading.room_key, 200).strip()
+    """The event's room, else the key it is listed under; neither (IBW's room named "") means no room."""
+    name = text(raw.get("room"), 200).strip() or text(reading.room_key, 200).strip()
     return name or None
 
 
