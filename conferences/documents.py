@@ -84,21 +84,24 @@ def etag_for(conference_id: int, version: int, encoding: str) -> str:
 
 
 def _pack(document: Document) -> bytes:
+    assert document.body is not None
     return f"{document.version} {document.etag}\n".encode() + document.body
 
 
-def _unpack(raw: bytes | None) -> Document | None:
+def _unpack(raw: bytes | str | None) -> Document | None:
     if not raw:
         return None
+    if isinstance(raw, str):
+        raw = raw.encode()
     header, _, body = raw.partition(b"\n")
     version, _, etag = header.decode().partition(" ")
     return Document(version=int(version), etag=etag, body=body)
 
 
-def _unpack_tag(raw: bytes | None) -> Document | None:
+def _unpack_tag(raw: bytes | str | None) -> Document | None:
     if not raw:
         return None
-    version, _, etag = raw.decode().partition(" ")
+    version, _, etag = (raw.decode() if isinstance(raw, bytes) else raw).partition(" ")
     return Document(version=int(version), etag=etag, body=None)
 
 

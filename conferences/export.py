@@ -181,7 +181,7 @@ def build_schedule(conference_id: int) -> FrabSchedule | None:
             ends_at=datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),
         )
         # Rooms in their order, the room-less sessions last; by start time within a room (a stable sort).
-        for _, event in sorted(events_by_date.get(day, []), key=lambda pair: room_order.get(pair[0], len(rooms))):
+        for _, event in sorted(events_by_date.get(day, []), key=lambda pair: room_order.get(pair[0] or 0, len(rooms))):
             frab_day.rooms.setdefault(event.room or NO_ROOM, []).append(event)
         days.append(frab_day)
 
