@@ -17,7 +17,9 @@ so a change in the machine's load weighs on all three alike), each for
 - the same with ``If-None-Match`` (the 304 a polling app gets);
 
 and prints requests/s and p99 of each, the ratios to ``/health`` of the
-same run against the targets (>= 0.1 and >= 0.5, p99 < 100 ms), the
+same run against the targets (>= 0.1 and >= 0.5, p99 < 100 ms), each
+request's own cost one client at a time (no concurrency: what the server
+spends, apart from waiting for the shared CPUs), the
 document's size plain and gzip, and how long building it (all four
 representations) takes for 400 and for 4,000 sessions. wrk is installed
 with apt-get when it is missing.
@@ -139,6 +141,27 @@ def wrk(binary: str, url: str, headers: dict[str, str]) -> dict[str, float]:
     return {"rps": rps, "p99": p99}
 
 
+def one_at_a_time(port: int, url: str, headers: dict[str, str]) -> float:
+    """
+    The server's own cost of one request, without concurrency: the best of
+    five batches of 100 sequential requests (a new connection each, as wrk
+    makes against sync workers), in ms.
+    """
+    path = urlsplit(url).path
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode()
+    batches = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(100):
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                conn.sendall(request)
+                while conn.recv(65536):
+                    pass
+        batches.append((time.perf_counter() - started) * 10)
+    return min(batches)
+
+
 BUILD_SNIPPET = """
 import time, json
 from conferences.documents import encode_documents
@@ -232,8 +255,11 @@ def main() -> int:
             "not_modified": (url, {"Accept-Encoding": "gzip", "If-None-Match": etag}),
         }
         rounds: dict[str, list[dict[str, float]]] = {key: [] for key in targets}
+        order = list(targets)
         for number in range(1, ROUNDS + 1):
-            for key, (target, headers) in targets.items():
+            # A different order each round, so a periodic load on the shared machine hits each alike.
+            for key in order[number - 1 :] + order[: number - 1]:
+                target, headers = targets[key]
                 rounds[key].append(wrk(wrk_binary, target, headers))
             print(
                 f"round {number}: "
@@ -242,6 +268,7 @@ def main() -> int:
                 ),
                 flush=True,
             )
+        sequential = {key: one_at_a_time(port, target, headers) for key, (target, headers) in targets.items()}
         results = {
             key: {"rps": statistics.median(r["rps"] for r in runs), "p99": statistics.median(r["p99"] for r in runs)}
             for key, runs in rounds.items()
@@ -276,6 +303,11 @@ def main() -> int:
             verdict = f"{ratio:.2f} of /health (target >= {target}, p99 < 100 ms: {'met' if ok else 'NOT met'})"
         print(f"BENCH {label} req/s | {figures['rps']:.0f} | {verdict}")
         print(f"BENCH {label} p99 | {figures['p99']:.1f} ms | -")
+    print(
+        "BENCH one client at a time, new connection each, best of 5 x 100 requests | "
+        + ", ".join(f"{key} {ms:.2f} ms" for key, ms in sequential.items())
+        + f" | 304 costs {sequential['not_modified'] / sequential['health']:.2f}x /health"
+    )
     small, big = build[SLUG], build[SLUG_BIG]
     print(
         f"BENCH schedule.json size, {small['events']} sessions | {small['plain'] / 1024:.0f} KiB plain, "
