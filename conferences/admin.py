@@ -1,7 +1,9 @@
 """
 Django admin for organizers: the agenda by room and day, speakers linked to
 accounts, schedule import from an uploaded file, attendee CSV export and
-check-in. Admin actions call the same services as the API.
+check-in. Admin actions call the same services as the API: every save and
+delete of a conference, session, room, track or speaker (inlines included)
+goes through ``conferences.services``, which raise the agenda version.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
+from conferences import services
 from conferences.models import (
     Attendance,
     AttendanceStatus,
@@ -80,6 +82,73 @@ def _safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+_SAVE = {
+    Conference: services.save_conference,
+    Session: services.save_session,
+    Room: services.save_room,
+    Track: services.save_track,
+    Speaker: services.save_speaker,
+}
+_DELETE = {
+    Conference: services.delete_conference,
+    Session: services.delete_session,
+    Room: services.delete_room,
+    Track: services.delete_track,
+    Speaker: services.delete_speaker,
+}
+
+
+class ThroughServicesMixin:
+    """Saves and deletes (one, several, inline) go through ``conferences.services``."""
+
+    def save_model(self, request, obj, form, change):
+        _SAVE[type(obj)](obj)
+
+    def delete_model(self, request, obj):
+        _DELETE[type(obj)](obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            _DELETE[type(obj)](obj)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model not in _SAVE:
+            return super().save_formset(request, form, formset, change)
+        return save_inline_formset(formset)
+
+
+def save_inline_formset(formset) -> list:
+    """
+    ``formset.save()`` through the services: each new or changed object is
+    saved with its model's save service and each one marked for deletion is
+    deleted with its delete service. Sets what the admin's change message reads.
+    """
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    saved = []
+    for form in formset.initial_forms:
+        obj = form.instance
+        if formset.can_delete and formset._should_delete_form(form):
+            if obj.pk is not None:
+                _DELETE[formset.model](obj)
+                formset.deleted_objects.append(obj)
+        elif form.has_changed():
+            _SAVE[formset.model](form.save(commit=False))
+            formset.changed_objects.append((obj, form.changed_data))
+            saved.append(obj)
+    for form in formset.extra_forms:
+        if not form.has_changed() or (formset.can_delete and formset._should_delete_form(form)):
+            continue
+        obj = form.save(commit=False)
+        setattr(obj, formset.fk.name, formset.instance)
+        if isinstance(obj, Session):
+            # The room admin's session inline: the session belongs to the room's conference.
+            obj.conference = formset.instance.conference
+        _SAVE[formset.model](obj)
+        formset.new_objects.append(obj)
+        saved.append(obj)
+    return saved
+
+
 class ScheduleUploadForm(forms.Form):
     file = forms.FileField(help_text="A frab-compatible schedule.json, as pretalx or frab export it.")
 
@@ -118,6 +187,8 @@ class DayListFilter(admin.SimpleListFilter):
 
 
 class SessionInline(admin.TabularInline):
+    """A room's sessions. The conference is the room's and a new session gets a generated guid (see save_inline_formset)."""
+
     model = Session
     fields = ["title", "starts_at", "ends_at", "track", "type", "language"]
     ordering = ["starts_at"]
@@ -153,7 +224,7 @@ class TrackInline(admin.TabularInline):
 
 
 @admin.register(Conference)
-class ConferenceAdmin(admin.ModelAdmin):
+class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "starts_on", "ends_on", "timezone", "session_count", "attendee_count", "links"]
     search_fields = ["name", "slug", "venue"]
     prepopulated_fields = {"slug": ["name"]}
@@ -241,7 +312,7 @@ class ConferenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["name", "conference", "position", "session_count"]
     list_filter = ["conference"]
     search_fields = ["name", "conference__name"]
@@ -257,7 +328,7 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 @admin.register(Track)
-class TrackAdmin(admin.ModelAdmin):
+class TrackAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["name", "conference", "color"]
     list_filter = ["conference"]
     search_fields = ["name"]
@@ -265,7 +336,7 @@ class TrackAdmin(admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["title", "conference", "starts_at", "ends_at", "room", "track", "type", "speaker_names"]
     list_filter = ["conference", DayListFilter, "room", "track", "type", "language"]
     search_fields = ["title", "abstract", "guid", "speakers__name"]
@@ -284,10 +355,21 @@ class SessionAdmin(admin.ModelAdmin):
     def speaker_names(self, session: Session) -> str:
         return ", ".join(speaker.name for speaker in session.speakers.all())
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        # A change of speakers alone must still move the agenda's ETag.
-        Session.objects.filter(pk=form.instance.pk).update(updated_at=timezone.now())
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not SessionSpeaker:
+            return super().save_formset(request, form, formset, change)
+        # The speakers inline: the session's speakers in the order of their
+        # positions, set through the service (which raises the agenda version).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if not formset.has_changed():
+            return []
+        kept = [
+            (f.cleaned_data.get("position") or 0, index, f.cleaned_data["speaker"])
+            for index, f in enumerate(formset.forms)
+            if f.cleaned_data.get("speaker") and not formset._should_delete_form(f)
+        ]
+        services.set_session_speakers(form.instance, speakers=[speaker for *_, speaker in sorted(kept)])
+        return []
 
 
 class LinkedToUserFilter(admin.SimpleListFilter):
@@ -306,7 +388,7 @@ class LinkedToUserFilter(admin.SimpleListFilter):
 
 
 @admin.register(Speaker)
-class SpeakerAdmin(admin.ModelAdmin):
+class SpeakerAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["name", "conference", "external_id", "user", "session_count"]
     list_filter = ["conference", LinkedToUserFilter]
     search_fields = ["name", "external_id", "bio"]

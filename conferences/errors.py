@@ -19,6 +19,14 @@ class SpeakerNotFound(NotFound):
     message = "No such speaker in this conference."
 
 
+class RoomNotFound(NotFound):
+    message = "No such room in this conference."
+
+
+class TrackNotFound(NotFound):
+    message = "No such track in this conference."
+
+
 class NotRegistered(NotFound):
     message = "You are not registered for this conference."
 

@@ -30,6 +30,9 @@ class Conference(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     starts_on = models.DateField()
     ends_on = models.DateField()
+    # Raised (by conferences.services only) in the transaction of every change
+    # that the schedule documents show; their ETag and cache key carry it.
+    agenda_version = models.PositiveBigIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

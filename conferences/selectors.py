@@ -24,7 +24,15 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
+from conferences.errors import (
+    BadgeNotFound,
+    ConferenceNotFound,
+    NotRegistered,
+    RoomNotFound,
+    SessionNotFound,
+    SpeakerNotFound,
+    TrackNotFound,
+)
 from conferences.models import (
     Attendance,
     AttendanceStatus,
@@ -169,6 +177,22 @@ def tracks_for_conference(conference: Conference) -> QuerySet[Track]:
     return Track.objects.filter(conference=conference).order_by("name")
 
 
+def access_room(conference: Conference, room_id: int) -> Room:
+    """Return a room of ``conference``, or raise ``NotFound``."""
+    room = Room.objects.filter(conference=conference, pk=room_id).first()
+    if room is None:
+        raise RoomNotFound()
+    return room
+
+
+def access_track(conference: Conference, track_id: int) -> Track:
+    """Return a track of ``conference``, or raise ``NotFound``."""
+    track = Track.objects.filter(conference=conference, pk=track_id).first()
+    if track is None:
+        raise TrackNotFound()
+    return track
+
+
 @cache
 def _fingerprint_sql() -> str:
     # Table names come from the models and the slug is a query parameter, so
@@ -217,10 +241,10 @@ def remember_agenda_version(slug: str, *, conference_id: int, fingerprint: str) 
     """
     Keep ``(conference id, fingerprint)`` of ``slug`` in the cache for
     ``AGENDA_VERSION_SECONDS``, so a cached agenda page or calendar is served
-    with no SQL at all. Saves and deletes of what the agenda shows drop it
-    once their transaction commits (``conferences.signals``); a change made
-    with ``QuerySet.update()`` shows within those seconds. A cache outage
-    only costs the fingerprint query.
+    with no SQL at all. Every change of what the agenda shows goes through
+    ``conferences.services`` (API, import, sync and Django admin alike), which
+    drops it at once and again when the change commits. A cache outage only
+    costs the fingerprint query.
     """
     try:
         django_cache.set(agenda_version_key(slug), (conference_id, fingerprint), settings.AGENDA_VERSION_SECONDS)

@@ -1,6 +1,14 @@
 """
-Writes for conferences: schedule import, sessions, bookmarks, attendance,
-check-in, the personal calendar secret and session reminders.
+Writes for conferences: schedule import, sessions, rooms, tracks, speakers,
+bookmarks, attendance, check-in, the personal calendar secret and session
+reminders.
+
+Every write that the schedule documents show (a conference's own fields,
+its sessions, rooms, tracks, speakers) goes through a function here that
+calls ``_agenda_changed`` inside its transaction: the conference's
+``agenda_version`` goes up, and once the change commits the stored
+documents are marked stale and rebuilt (``conferences.documents``). The API,
+the admin and the management commands all write through these functions.
 """
 
 from __future__ import annotations
@@ -10,16 +18,21 @@ import secrets
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from conferences import documents, selectors
 from conferences.errors import ScheduleInvalid, ScheduleUnavailable
+from conferences.frab import SESSION_ATTRS, FrabPerson
 from conferences.models import (
     Attendance,
     AttendanceStatus,
@@ -31,28 +44,48 @@ from conferences.models import (
     Speaker,
     Track,
 )
-from conferences.schedule import ParsedPerson, ParsedSchedule, parse_schedule
+from conferences.schedule import ParsedSchedule, parse_schedule
 from conferences.selectors import attendance_by_badge
+from ibw.errors import ValidationFailed
+from ibw.tasks import enqueue_on_commit
 from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
 logger = structlog.get_logger(__name__)
 
-# Session fields an import sets, by attribute name, in the order compared.
-_IMPORTED_FIELDS = [
-    "title",
-    "abstract",
-    "description",
-    "starts_at",
-    "ends_at",
-    "room_id",
-    "track_id",
-    "type",
-    "language",
-    "url",
-]
+# Session fields an import sets, by attribute name, in the order compared:
+# the format's plain fields (conferences.frab) and the two relations.
+_IMPORTED_FIELDS = [*SESSION_ATTRS.values(), "room_id", "track_id"]
 MAX_SCHEDULE_BYTES = 20 * 1024 * 1024
+
+
+# --- The agenda version ------------------------------------------------------------
+
+
+def _agenda_changed(conference_id: int) -> None:
+    """
+    Raise conference ``conference_id``'s ``agenda_version`` (and
+    ``updated_at``, which the agenda page's fingerprint reads) and drop the
+    cached agenda version (``selectors.remember_agenda_version``). Call inside
+    the transaction of the change: the row stays locked until it commits, so
+    concurrent changes get consecutive versions. After the commit the stored
+    schedule documents are marked stale at once (the head in Redis) and
+    their rebuild is enqueued; nothing happens if the transaction rolls back.
+    """
+    Conference.objects.filter(pk=conference_id).update(
+        agenda_version=F("agenda_version") + 1, updated_at=timezone.now()
+    )
+    slug, version = Conference.objects.filter(pk=conference_id).values_list("slug", "agenda_version").get()
+    # The cached version that lets an agenda page be served with no SQL: dropped now,
+    # and again at commit (a request in between may have cached the old one again).
+    selectors.forget_agenda_version(slug)
+    transaction.on_commit(partial(selectors.forget_agenda_version, slug))
+    transaction.on_commit(partial(documents.agenda_changed, slug, version))
+    # tasks.py imports this module (reminders): imported here to avoid the cycle.
+    from conferences.tasks import build_schedule_documents_task
+
+    enqueue_on_commit(build_schedule_documents_task, conference_id=conference_id)
 
 
 # --- Conferences ----------------------------------------------------------------
@@ -60,50 +93,87 @@ MAX_SCHEDULE_BYTES = 20 * 1024 * 1024
 
 def create_conference(**fields: Any) -> Conference:
     conference = Conference(**fields)
-    conference.full_clean()
-    conference.save()
-    return conference
+    return save_conference(conference)
 
 
 def update_conference(conference: Conference, **fields: Any) -> Conference:
     for name, value in fields.items():
         setattr(conference, name, value)
-    conference.full_clean()
-    conference.save()
+    return save_conference(conference)
+
+
+def save_conference(conference: Conference) -> Conference:
+    """
+    Validate and save ``conference`` (new or changed). A change raises the
+    agenda version (title, time zone and dates are in the schedule
+    documents); a changed slug drops the documents stored under the old one
+    after commit.
+    """
+    with transaction.atomic():
+        if conference.pk is None:
+            conference.full_clean()
+            conference.save()
+            return conference
+        old_slug = Conference.objects.filter(pk=conference.pk).values_list("slug", flat=True).first()
+        conference.full_clean()
+        conference.save()
+        _agenda_changed(conference.pk)
+        if old_slug and old_slug != conference.slug:
+            transaction.on_commit(partial(documents.forget, old_slug))
+    conference.refresh_from_db(fields=["agenda_version", "updated_at"])
     return conference
+
+
+def delete_conference(conference: Conference) -> None:
+    """Delete ``conference`` with everything in it; its stored schedule documents go after commit."""
+    with transaction.atomic():
+        slug = conference.slug
+        conference.delete()
+        transaction.on_commit(partial(documents.forget, slug))
 
 
 # --- Schedule import ----------------------------------------------------------------
 
 
-def _sync_rooms(conference: Conference, parsed: ParsedSchedule) -> dict[str, Room]:
-    """Create the file's rooms that are missing, keyed by name (exporters may give rooms one shared guid)."""
+def _sync_rooms(conference: Conference, parsed: ParsedSchedule) -> tuple[dict[str, Room], bool]:
+    """
+    Create the file's rooms that are missing, keyed by name (exporters may
+    give rooms one shared guid); return them and whether anything changed.
+    """
     rooms = {room.name: room for room in Room.objects.filter(conference=conference)}
     next_position = max((room.position for room in rooms.values()), default=-1) + 1
+    changed = False
     for name, guid in parsed.rooms:
         room = rooms.get(name)
         if room is None:
             rooms[name] = Room.objects.create(conference=conference, name=name, guid=guid, position=next_position)
             next_position += 1
+            changed = True
         elif guid and not room.guid:
             room.guid = guid
             room.save(update_fields=["guid", "updated_at"])
-    return rooms
+            changed = True
+    return rooms, changed
 
 
-def _sync_tracks(conference: Conference, parsed: ParsedSchedule) -> dict[str, Track]:
+def _sync_tracks(conference: Conference, parsed: ParsedSchedule) -> tuple[dict[str, Track], bool]:
     tracks = {track.name: track for track in Track.objects.filter(conference=conference)}
+    changed = False
     for name, color in parsed.tracks.items():
         track = tracks.get(name)
         if track is None:
             tracks[name] = Track.objects.create(conference=conference, name=name, color=color)
+            changed = True
         elif color and track.color != color:
             track.color = color
             track.save(update_fields=["color", "updated_at"])
-    return tracks
+            changed = True
+    return tracks, changed
 
 
-def _sync_speakers(conference: Conference, parsed: ParsedSchedule, *, now: datetime) -> dict[tuple, Speaker]:
+def _sync_speakers(
+    conference: Conference, parsed: ParsedSchedule, *, now: datetime
+) -> tuple[dict[tuple, Speaker], bool]:
     """
     Create or update the file's speakers: by guid or code, else by name.
     A field the file leaves out (frab gives no biography) keeps what the
@@ -113,7 +183,7 @@ def _sync_speakers(conference: Conference, parsed: ParsedSchedule, *, now: datet
     for stored in Speaker.objects.filter(conference=conference).order_by("id"):
         key = ("id", stored.external_id) if stored.external_id else ("name", stored.name)
         by_key.setdefault(key, stored)
-    people: dict[tuple, ParsedPerson] = {}
+    people: dict[tuple, FrabPerson] = {}
     for event in parsed.events:
         for person in event.persons:
             people.setdefault(person.key, person)
@@ -140,7 +210,7 @@ def _sync_speakers(conference: Conference, parsed: ParsedSchedule, *, now: datet
     Speaker.objects.bulk_create(new)
     if changed:
         Speaker.objects.bulk_update(changed, ["name", "bio", "avatar_url", "links", "updated_at"])
-    return by_key
+    return by_key, bool(new or changed)
 
 
 def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
@@ -156,15 +226,16 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
     A file that fails validation raises ``ScheduleInvalid`` before any
     write. Everything else happens in one transaction holding the
     conference row's lock, so two imports of one conference run one after
-    the other.
+    the other. An import that changes anything (a session, room, track or
+    speaker) raises the agenda version; one that changes nothing keeps it.
     """
     parsed = parse_schedule(data, default_timezone=conference.timezone)
     with transaction.atomic():
         Conference.objects.select_for_update().filter(pk=conference.pk).first()
         now = timezone.now()
-        rooms = _sync_rooms(conference, parsed)
-        tracks = _sync_tracks(conference, parsed)
-        speakers = _sync_speakers(conference, parsed, now=now)
+        rooms, rooms_changed = _sync_rooms(conference, parsed)
+        tracks, tracks_changed = _sync_tracks(conference, parsed)
+        speakers, speakers_changed = _sync_speakers(conference, parsed, now=now)
 
         existing = {session.guid: session for session in Session.objects.filter(conference=conference)}
         current_links: dict[int, list[int]] = defaultdict(list)
@@ -181,16 +252,9 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
         relinked: dict[int, list[int]] = {}
         for event in parsed.events:
             values = {
-                "title": event.title,
-                "abstract": event.abstract,
-                "description": event.description,
-                "starts_at": event.starts_at,
-                "ends_at": event.ends_at,
-                "room_id": rooms[event.room].pk,
+                **{field: getattr(event, attr) for attr, field in SESSION_ATTRS.items()},
+                "room_id": rooms[event.room].pk if event.room else None,
                 "track_id": tracks[event.track].pk if event.track else None,
-                "type": event.type,
-                "language": event.language,
-                "url": event.url,
             }
             speaker_ids = [speakers[person.key].pk for person in event.persons]
             session = existing.pop(event.guid, None)
@@ -226,9 +290,8 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
         counts["created"] = len(created)
         counts["updated"] = len(updated)
         counts["removed"] = len(existing)
-        if created or updated or existing:
-            # The conference's updated_at is part of every agenda ETag.
-            Conference.objects.filter(pk=conference.pk).update(updated_at=now)
+        if created or updated or existing or rooms_changed or tracks_changed or speakers_changed:
+            _agenda_changed(conference.pk)
     logger.info("schedule_imported", conference=conference.slug, **counts)
     return counts
 
@@ -293,27 +356,131 @@ def create_session(
     conference: Conference, *, speakers: list[Speaker] | None = None, guid: str = "", **fields: Any
 ) -> Session:
     """Create a session by hand (a generated guid unless given), with ``speakers`` in order."""
-    with transaction.atomic():
-        session = Session(conference=conference, guid=guid or str(uuid.uuid4()), **fields)
-        session.full_clean(exclude=["speakers"])
-        session.save()
-        _link_speakers(session, speakers or [])
-    return session
+    session = Session(conference=conference, guid=guid, **fields)
+    return save_session(session, speakers=speakers or [])
 
 
 def update_session(session: Session, *, speakers: list[Speaker] | None = None, **fields: Any) -> Session:
+    for name, value in fields.items():
+        setattr(session, name, value)
+    return save_session(session, speakers=speakers)
+
+
+def save_session(session: Session, *, speakers: list[Speaker] | None = None) -> Session:
+    """
+    Validate and save ``session`` (new or changed; a new one without a guid
+    gets a generated one), then set its ``speakers`` in that order when
+    given. Raises the agenda version in the same transaction.
+    """
     with transaction.atomic():
-        for name, value in fields.items():
-            setattr(session, name, value)
+        if not session.guid:
+            session.guid = str(uuid.uuid4())
         session.full_clean(exclude=["speakers"])
         session.save()
         if speakers is not None:
             _link_speakers(session, speakers)
+        _agenda_changed(session.conference_id)
     return session
 
 
+def set_session_speakers(session: Session, *, speakers: list[Speaker]) -> None:
+    """Make ``speakers`` (in that order) the speakers of ``session``; raises the agenda version."""
+    with transaction.atomic():
+        _link_speakers(session, speakers)
+        # The agenda page's fingerprint reads sessions' updated_at.
+        Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
+        _agenda_changed(session.conference_id)
+
+
 def delete_session(session: Session) -> None:
-    session.delete()
+    """Delete ``session`` (its bookmarks with it); raises the agenda version."""
+    with transaction.atomic():
+        conference_id = session.conference_id
+        session.delete()
+        _agenda_changed(conference_id)
+
+
+# --- Rooms, tracks, speakers ---------------------------------------------------------
+
+
+def _save_agenda_item(item: Room | Track | Speaker) -> Any:
+    try:
+        item.full_clean()
+    except DjangoValidationError as exc:
+        details = {field: list(messages) for field, messages in exc.message_dict.items()}
+        first = next(iter(details.items()))
+        raise ValidationFailed(f"{first[0]}: {first[1][0]}", details=details) from exc
+    with transaction.atomic():
+        item.save()
+        _agenda_changed(item.conference_id)
+    return item
+
+
+def _delete_agenda_item(item: Room | Track | Speaker) -> None:
+    with transaction.atomic():
+        conference_id = item.conference_id
+        item.delete()
+        _agenda_changed(conference_id)
+
+
+def save_room(room: Room) -> Room:
+    """Validate and save ``room`` (new or changed); raises the agenda version."""
+    return _save_agenda_item(room)
+
+
+def create_room(conference: Conference, **fields: Any) -> Room:
+    return save_room(Room(conference=conference, **fields))
+
+
+def update_room(room: Room, **fields: Any) -> Room:
+    for name, value in fields.items():
+        setattr(room, name, value)
+    return save_room(room)
+
+
+def delete_room(room: Room) -> None:
+    """Delete ``room``; its sessions stay, without a room. Raises the agenda version."""
+    _delete_agenda_item(room)
+
+
+def save_track(track: Track) -> Track:
+    """Validate and save ``track`` (new or changed); raises the agenda version."""
+    return _save_agenda_item(track)
+
+
+def create_track(conference: Conference, **fields: Any) -> Track:
+    return save_track(Track(conference=conference, **fields))
+
+
+def update_track(track: Track, **fields: Any) -> Track:
+    for name, value in fields.items():
+        setattr(track, name, value)
+    return save_track(track)
+
+
+def delete_track(track: Track) -> None:
+    """Delete ``track``; its sessions stay, without a track. Raises the agenda version."""
+    _delete_agenda_item(track)
+
+
+def save_speaker(speaker: Speaker) -> Speaker:
+    """Validate and save ``speaker`` (new or changed); raises the agenda version."""
+    return _save_agenda_item(speaker)
+
+
+def create_speaker(conference: Conference, **fields: Any) -> Speaker:
+    return save_speaker(Speaker(conference=conference, **fields))
+
+
+def update_speaker(speaker: Speaker, **fields: Any) -> Speaker:
+    for name, value in fields.items():
+        setattr(speaker, name, value)
+    return save_speaker(speaker)
+
+
+def delete_speaker(speaker: Speaker) -> None:
+    """Delete ``speaker`` (and their place in sessions); raises the agenda version."""
+    _delete_agenda_item(speaker)
 
 
 # --- Bookmarks ----------------------------------------------------------------------

@@ -374,6 +374,10 @@ CORS_ALLOW_HEADERS = [
 
 # --- Files ------------------------------------------------------------------
 
+# Where clients reach this server (scheme and host, no trailing slash): the
+# schedule documents link each session there when it has no URL of its own.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
+
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")

@@ -183,6 +183,30 @@ class SessionWriteInputSerializer(serializers.Serializer):
         return attrs
 
 
+class RoomWriteInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    position = serializers.IntegerField(min_value=0, required=False)
+    guid = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class TrackWriteInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    color = serializers.RegexField(r"^(#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6})?$", max_length=16, required=False)
+
+
+class SpeakerLinkSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class SpeakerWriteInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    bio = serializers.CharField(required=False, allow_blank=True)
+    avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    links = SpeakerLinkSerializer(many=True, required=False, max_length=20)
+    external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
 class SpeakerSessionSerializer(serializers.ModelSerializer):
     room = serializers.SerializerMethodField()
     track = serializers.SerializerMethodField()

@@ -1,8 +1,19 @@
 from django.urls import path
 
-from conferences.api import organizers, views
+from conferences.api import organizers, schedule_documents, views
 
 urlpatterns = [
+    # First: every client polls these, and URL resolution tries patterns in order.
+    path(
+        "conferences/<slug:slug>/schedule.json",
+        schedule_documents.ScheduleJsonView.as_view(),
+        name="conference-schedule-json",
+    ),
+    path(
+        "conferences/<slug:slug>/schedule.xml",
+        schedule_documents.ScheduleXmlView.as_view(),
+        name="conference-schedule-xml",
+    ),
     path("conferences/", views.ConferenceListView.as_view(), name="conference-list"),
     path("conferences/<slug:slug>/", views.ConferenceDetailView.as_view(), name="conference-detail"),
     path(
@@ -24,7 +35,9 @@ urlpatterns = [
         "conferences/<slug:slug>/speakers/<int:speaker_id>/", views.SpeakerDetailView.as_view(), name="speaker-detail"
     ),
     path("conferences/<slug:slug>/rooms/", views.RoomListView.as_view(), name="room-list"),
+    path("conferences/<slug:slug>/rooms/<int:room_id>/", views.RoomDetailView.as_view(), name="room-detail"),
     path("conferences/<slug:slug>/tracks/", views.TrackListView.as_view(), name="track-list"),
+    path("conferences/<slug:slug>/tracks/<int:track_id>/", views.TrackDetailView.as_view(), name="track-detail"),
     path("conferences/<slug:slug>/my-agenda/", views.MyAgendaView.as_view(), name="my-agenda"),
     path("conferences/<slug:slug>/schedule.ics", views.ScheduleIcsView.as_view(), name="conference-ics"),
     path("conferences/<slug:slug>/attendance/", views.AttendanceView.as_view(), name="attendance"),

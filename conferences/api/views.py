@@ -344,6 +344,14 @@ class SpeakerListView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
+    @extend_schema(request=s.SpeakerWriteInputSerializer, responses={201: s.SpeakerSerializer})
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        data = s.SpeakerWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        speaker = services.create_speaker(conference, **data.validated_data)
+        return Response(s.SpeakerSerializer(speaker).data, status=status.HTTP_201_CREATED)
+
 
 @extend_schema(tags=TAGS)
 class SpeakerDetailView(APIView):
@@ -353,6 +361,21 @@ class SpeakerDetailView(APIView):
     def get(self, request, slug: str, speaker_id: int):
         conference = selectors.access_conference(slug)
         return Response(s.SpeakerDetailSerializer(selectors.access_speaker(conference, speaker_id)).data)
+
+    @extend_schema(request=s.SpeakerWriteInputSerializer, responses=s.SpeakerDetailSerializer)
+    def patch(self, request, slug: str, speaker_id: int):
+        conference = selectors.access_conference(slug)
+        speaker = selectors.access_speaker(conference, speaker_id)
+        data = s.SpeakerWriteInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.update_speaker(speaker, **data.validated_data)
+        return Response(s.SpeakerDetailSerializer(selectors.access_speaker(conference, speaker_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, speaker_id: int):
+        conference = selectors.access_conference(slug)
+        services.delete_speaker(selectors.access_speaker(conference, speaker_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=TAGS)
@@ -366,6 +389,40 @@ class RoomListView(APIView):
         conference = selectors.access_conference(slug)
         return unpaginated(s.RoomSerializer(selectors.rooms_for_conference(conference), many=True).data)
 
+    @extend_schema(request=s.RoomWriteInputSerializer, responses={201: s.RoomSerializer})
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        data = s.RoomWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = services.create_room(conference, **data.validated_data)
+        return Response(s.RoomSerializer(room).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=TAGS)
+class RoomDetailView(APIView):
+    """Admins rename, reorder or delete a room (its sessions stay, without a room)."""
+
+    permission_classes = [ReadPublicWriteAdmin]
+
+    @extend_schema(operation_id="conferences_room_retrieve", responses=s.RoomSerializer)
+    def get(self, request, slug: str, room_id: int):
+        conference = selectors.access_conference(slug)
+        return Response(s.RoomSerializer(selectors.access_room(conference, room_id)).data)
+
+    @extend_schema(request=s.RoomWriteInputSerializer, responses=s.RoomSerializer)
+    def patch(self, request, slug: str, room_id: int):
+        conference = selectors.access_conference(slug)
+        room = selectors.access_room(conference, room_id)
+        data = s.RoomWriteInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(s.RoomSerializer(services.update_room(room, **data.validated_data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, room_id: int):
+        conference = selectors.access_conference(slug)
+        services.delete_room(selectors.access_room(conference, room_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 @extend_schema(tags=TAGS)
 class TrackListView(APIView):
@@ -377,6 +434,40 @@ class TrackListView(APIView):
     def get(self, request, slug: str):
         conference = selectors.access_conference(slug)
         return unpaginated(s.TrackSerializer(selectors.tracks_for_conference(conference), many=True).data)
+
+    @extend_schema(request=s.TrackWriteInputSerializer, responses={201: s.TrackSerializer})
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        data = s.TrackWriteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        track = services.create_track(conference, **data.validated_data)
+        return Response(s.TrackSerializer(track).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=TAGS)
+class TrackDetailView(APIView):
+    """Admins rename, recolour or delete a track (its sessions stay, without a track)."""
+
+    permission_classes = [ReadPublicWriteAdmin]
+
+    @extend_schema(operation_id="conferences_track_retrieve", responses=s.TrackSerializer)
+    def get(self, request, slug: str, track_id: int):
+        conference = selectors.access_conference(slug)
+        return Response(s.TrackSerializer(selectors.access_track(conference, track_id)).data)
+
+    @extend_schema(request=s.TrackWriteInputSerializer, responses=s.TrackSerializer)
+    def patch(self, request, slug: str, track_id: int):
+        conference = selectors.access_conference(slug)
+        track = selectors.access_track(conference, track_id)
+        data = s.TrackWriteInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(s.TrackSerializer(services.update_track(track, **data.validated_data)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, slug: str, track_id: int):
+        conference = selectors.access_conference(slug)
+        services.delete_track(selectors.access_track(conference, track_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=TAGS)

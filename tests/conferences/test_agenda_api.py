@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from conferences import services
 from conferences.models import Bookmark, Conference, Session, SessionSpeaker
 from tests.conftest import client_for
 from tests.factories import (
@@ -315,8 +316,7 @@ def test_session_list_etag_gives_304_until_agenda_changes(api):
     etag = first["ETag"]
 
     again = api.get(_sessions_url(conference), HTTP_IF_NONE_MATCH=etag)
-    session.title = "Renamed"
-    session.save()
+    services.update_session(session, title="Renamed")
     after_change = api.get(_sessions_url(conference), HTTP_IF_NONE_MATCH=etag)
 
     assert first.status_code == 200
@@ -336,11 +336,9 @@ def test_session_list_etag_changes_with_speaker_and_room_renames(api):
     SessionSpeaker.objects.create(session=session, speaker=speaker)
     etag = api.get(_sessions_url(conference))["ETag"]
 
-    speaker.name = "New name"
-    speaker.save()
+    services.update_speaker(speaker, name="New name")
     after_speaker = api.get(_sessions_url(conference), HTTP_IF_NONE_MATCH=etag)
-    session.room.name = "New room"
-    session.room.save()
+    services.update_room(session.room, name="New room")
     after_room = api.get(_sessions_url(conference), HTTP_IF_NONE_MATCH=after_speaker["ETag"])
 
     assert after_speaker.status_code == 200
@@ -352,7 +350,7 @@ def test_session_list_etag_changes_when_a_session_is_deleted(api):
     first, _ = SessionFactory(conference=conference), SessionFactory(conference=conference)
     etag = api.get(_sessions_url(conference))["ETag"]
 
-    first.delete()
+    services.delete_session(first)
 
     assert api.get(_sessions_url(conference), HTTP_IF_NONE_MATCH=etag).status_code == 200
 

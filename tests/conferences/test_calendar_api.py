@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import icalendar
 import pytest
 
+from conferences import services
 from conferences.models import Bookmark, SessionSpeaker
 from conferences.services import import_schedule
 from events.models import RSVP, RSVPStatus
@@ -48,9 +49,9 @@ def test_schedule_ics_uid_is_stable_across_reimports_and_moves(api):
     session = SessionFactory(conference=conference, guid="fixed-guid")
     before = icalendar.Calendar.from_ical(api.get(_ics_url(conference)).content).walk("VEVENT")[0]
 
-    session.starts_at += timedelta(hours=2)
-    session.ends_at += timedelta(hours=2)
-    session.save()
+    services.update_session(
+        session, starts_at=session.starts_at + timedelta(hours=2), ends_at=session.ends_at + timedelta(hours=2)
+    )
     after = icalendar.Calendar.from_ical(api.get(_ics_url(conference)).content).walk("VEVENT")[0]
 
     assert str(before["uid"]) == str(after["uid"]) == "fixed-guid@testserver"
@@ -75,8 +76,7 @@ def test_schedule_ics_etag_304_until_change(api, django_assert_max_num_queries):
 
     with django_assert_max_num_queries(1):
         cached = api.get(_ics_url(conference), HTTP_IF_NONE_MATCH=first["ETag"])
-    session.track.name = "Renamed track"
-    session.track.save()
+    services.update_track(session.track, name="Renamed track")
     changed = api.get(_ics_url(conference), HTTP_IF_NONE_MATCH=first["ETag"])
 
     assert cached.status_code == 304

@@ -28,8 +28,10 @@ from tests.factories import (
     AttendanceFactory,
     ConferenceFactory,
     EventFactory,
+    RoomFactory,
     SessionFactory,
     SpeakerFactory,
+    TrackFactory,
     UserFactory,
 )
 
@@ -48,6 +50,10 @@ PUBLIC = {
     "GET /api/v1/conferences/{slug}/rooms/",
     "GET /api/v1/conferences/{slug}/tracks/",
     "GET /api/v1/conferences/{slug}/schedule.ics",
+    "GET /api/v1/conferences/{slug}/schedule.json",
+    "GET /api/v1/conferences/{slug}/schedule.xml",
+    "GET /api/v1/conferences/{slug}/rooms/{room_id}/",
+    "GET /api/v1/conferences/{slug}/tracks/{track_id}/",
     "GET /api/v1/conferences/{slug}/sessions/",
     "GET /api/v1/conferences/{slug}/sessions/{session_id}/",
     "GET /api/v1/conferences/{slug}/speakers/",
@@ -73,6 +79,15 @@ ADMIN = {
     "POST /api/v1/conferences/{slug}/sessions/",
     "PATCH /api/v1/conferences/{slug}/sessions/{session_id}/",
     "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/",
+    "POST /api/v1/conferences/{slug}/rooms/",
+    "PATCH /api/v1/conferences/{slug}/rooms/{room_id}/",
+    "DELETE /api/v1/conferences/{slug}/rooms/{room_id}/",
+    "POST /api/v1/conferences/{slug}/tracks/",
+    "PATCH /api/v1/conferences/{slug}/tracks/{track_id}/",
+    "DELETE /api/v1/conferences/{slug}/tracks/{track_id}/",
+    "POST /api/v1/conferences/{slug}/speakers/",
+    "PATCH /api/v1/conferences/{slug}/speakers/{speaker_id}/",
+    "DELETE /api/v1/conferences/{slug}/speakers/{speaker_id}/",
     "POST /api/v1/quests/",
     "GET /api/v1/quests/submissions/",
     "POST /api/v1/quests/submissions/{id}/review/",
@@ -145,6 +160,8 @@ def world():
     conference = ConferenceFactory()
     session = SessionFactory(conference=conference)
     speaker = SpeakerFactory(conference=conference)
+    room = RoomFactory(conference=conference)
+    track = TrackFactory(conference=conference)
     event = EventFactory(conference=conference, host=owner)
     now = timezone.now()
     quest = Quest.objects.create(
@@ -161,6 +178,8 @@ def world():
         "slug": conference.slug,
         "session_id": session.pk,
         "speaker_id": speaker.pk,
+        "room_id": room.pk,
+        "track_id": track.pk,
         "event_id": event.pk,
         "quest_id": quest.pk,
         "task_id": task.pk,
