@@ -35,6 +35,7 @@ def meeting_windows_for(conference: Conference) -> QuerySet[MeetingWindow]:
     """Return the conference's windows by start, with tables and slots loaded (three queries)."""
     return (
         MeetingWindow.objects.filter(conference=conference)
+        .select_related("conference")
         .prefetch_related(
             Prefetch("tables", queryset=MeetingTable.objects.order_by("position", "id")),
             Prefetch("slots", queryset=MeetingSlot.objects.order_by("starts_at")),
