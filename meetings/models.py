@@ -112,6 +112,9 @@ class Meeting(models.Model):
     # Set by the claim that sends both people's reminder (one conditional UPDATE).
     reminded_at = models.DateTimeField(null=True, blank=True)
 
+    # Not a column: the viewer's overlapping bookmarked sessions, set by ``selectors.attach_conflicts``.
+    conflicts_with: list[int]
+
     class Meta:
         ordering = ["starts_at", "id"]
         constraints = [
