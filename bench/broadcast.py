@@ -90,8 +90,9 @@ def main() -> int:
 
         django.setup()
         import ibw.celery  # noqa: F401 (the app the tasks are sent with)
-        from notifications import ratelimit, services
-        from notifications.models import Broadcast, Delivery
+        from broadcasts import services
+        from broadcasts.models import Broadcast, Delivery
+        from integrations import ratelimit
         from users.models import User
 
         User.objects.bulk_create(

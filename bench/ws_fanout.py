@@ -154,8 +154,8 @@ def main() -> int:
         from django.db import transaction
         from rest_framework_simplejwt.tokens import AccessToken
 
-        from notifications import services
-        from notifications.models import Broadcast
+        from broadcasts import services
+        from broadcasts.models import Broadcast
         from users.models import User
 
         users = User.objects.bulk_create(

@@ -19,10 +19,12 @@ from django.db.models import (
     QuerySet,
     Value,
 )
+from django.utils import timezone
 
 from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
 from conferences.models import (
     Attendance,
+    AttendanceStatus,
     Bookmark,
     Conference,
     Room,
@@ -31,6 +33,7 @@ from conferences.models import (
     Speaker,
     Track,
 )
+from ibw.errors import NotFound
 from users.models import User
 
 
@@ -220,8 +223,6 @@ def attendance_by_badge(conference: Conference | None, badge_code: str) -> Atten
 
 def calendar_owner(token: str) -> User:
     """Return the active user whose calendar feed secret is ``token``, or raise ``NotFound``."""
-    from ibw.errors import NotFound
-
     user = User.objects.filter(calendar_token=token, is_active=True).first() if token else None
     if user is None:
         raise NotFound("No such calendar.")
@@ -235,3 +236,52 @@ def bookmarked_sessions_for_feed(user: User) -> QuerySet[Session]:
         .select_related("room", "track", "conference")
         .order_by("starts_at", "id")
     )
+
+
+def conference_for(user: User, *, today: date | None = None) -> Conference | None:
+    """
+    Return the conference ``user`` registered for most recently, else the one
+    running ``today`` (UTC date by default), else the next one to start.
+    """
+    attendance = (
+        Attendance.objects.filter(user=user).select_related("conference").order_by("-registered_at", "-id").first()
+    )
+    if attendance is not None:
+        return attendance.conference
+    today = today or timezone.now().date()
+    running = Conference.objects.filter(starts_on__lte=today, ends_on__gte=today).order_by("starts_on", "id").first()
+    return running or Conference.objects.filter(starts_on__gt=today).order_by("starts_on", "id").first()
+
+
+def sessions_on_day(conference: Conference, *, user: User, day: date) -> list[tuple[Session, bool]]:
+    """
+    Return the sessions starting on ``day`` (conference time) with their room,
+    each with whether ``user`` bookmarked it: bookmarks first, each group by
+    start time.
+    """
+    start, end = day_bounds(conference, day)
+    sessions = _with_bookmarked(
+        Session.objects.filter(conference=conference, starts_at__gte=start, starts_at__lt=end).select_related("room"),
+        user,
+    ).order_by("starts_at", "id")
+    # ``bookmarked`` is the annotation _with_bookmarked adds; the model class does not declare it.
+    rows = [(session, bool(session.bookmarked)) for session in sessions]  # type: ignore[attr-defined]
+    return sorted(rows, key=lambda row: not row[1])
+
+
+def conference_exists(slug: str) -> bool:
+    return Conference.objects.filter(slug=slug).exists()
+
+
+def attendee_user_ids(*, conference_slug: str | None = None, checked_in: bool = False) -> QuerySet:
+    """
+    The ids of the people registered for the conference ``conference_slug``
+    (any conference when ``None``), only those checked in when
+    ``checked_in``; a subquery for ``pk__in`` (broadcast audiences).
+    """
+    attendances = Attendance.objects.all()
+    if conference_slug:
+        attendances = attendances.filter(conference__slug=conference_slug)
+    if checked_in:
+        attendances = attendances.filter(status=AttendanceStatus.CHECKED_IN)
+    return attendances.values("user_id")

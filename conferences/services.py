@@ -33,6 +33,7 @@ from conferences.models import (
 )
 from conferences.schedule import ParsedPerson, ParsedSchedule, parse_schedule
 from conferences.selectors import attendance_by_badge
+from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
@@ -413,8 +414,8 @@ def send_session_reminders(*, now: datetime | None = None) -> int:
             where = f" in {session.room.name}" if session.room else ""
             notify(
                 bookmark.user,
-                kind="session_reminder",
-                title=f"Starting in {minutes} min: {session.title}"[:200],
+                kind=NotificationKind.SESSION_REMINDER,
+                title=f"Starting in {minutes} min: {session.title}",
                 body=f"{session.title} starts at {timezone.localtime(session.starts_at, ZoneInfo(session.conference.timezone)):%H:%M}{where}.",
                 data={
                     "conference": session.conference.slug,

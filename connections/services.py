@@ -39,6 +39,7 @@ from connections.errors import (
 from connections.models import Block, Connection, ConnectionStatus
 from connections.selectors import is_blocked_between, pair_q
 from ibw.errors import Conflict
+from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
@@ -59,7 +60,7 @@ def _notify_request(connection: Connection) -> None:
     sender = connection.from_user
     notify(
         connection.to_user,
-        kind="connection_request",
+        kind=NotificationKind.CONNECTION_REQUEST,
         title=f"{sender.get_display_name()} wants to connect",
         body=connection.message,
         data={"connection": connection.pk, "user": sender.pk},
@@ -74,7 +75,7 @@ def _notify_accepted(connection: Connection, *, by: User, other: User, in_person
     )
     notify(
         other,
-        kind="connection_accepted",
+        kind=NotificationKind.CONNECTION_ACCEPTED,
         title=title,
         body="",
         data={"connection": connection.pk, "user": by.pk},

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 
 from events.errors import EventNotFound
-from events.models import RSVP, Event
+from events.models import RSVP, Event, RSVPStatus
 from users.models import User
 
 
@@ -59,3 +59,26 @@ def rsvps_for_event(event: Event) -> QuerySet[RSVP]:
 def rsvps_for_calendar(user: User) -> QuerySet[RSVP]:
     """Every RSVP of ``user`` with its event, for their personal calendar."""
     return RSVP.objects.filter(user=user).select_related("event").order_by("event__starts_at", "event_id")
+
+
+def event_with_conference(event_id: int) -> Event | None:
+    """The event ``event_id`` with its conference loaded, or ``None``."""
+    return Event.objects.filter(pk=event_id).select_related("conference").first()
+
+
+def guest_user_ids(
+    *, event_id: int | None = None, conference_slug: str | None = None, going_only: bool = False
+) -> QuerySet:
+    """
+    The ids of the people who RSVP'd to ``event_id``, or to any event of the
+    conference ``conference_slug`` (``going_only``: only those going, not
+    the waitlist); a subquery for ``pk__in`` (broadcast audiences).
+    """
+    rsvps = RSVP.objects.all()
+    if event_id is not None:
+        rsvps = rsvps.filter(event_id=event_id)
+    if conference_slug is not None:
+        rsvps = rsvps.filter(event__conference__slug=conference_slug)
+    if going_only:
+        rsvps = rsvps.filter(status=RSVPStatus.GOING)
+    return rsvps.values("user_id")

@@ -16,7 +16,10 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
+from conferences.selectors import attendance_by_badge
+from events.errors import PersonNotFound
 from events.models import RSVP, Event, RSVPStatus
+from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
@@ -55,8 +58,8 @@ def _promote_waitlisted(event: Event) -> list[RSVP]:
         promoted.append(rsvp)
         notify(
             rsvp.user,
-            kind="waitlist_promoted",
-            title=f"You're in: {event.title}"[:200],
+            kind=NotificationKind.WAITLIST_PROMOTED,
+            title=f"You're in: {event.title}",
             body=f"A place opened up at {event.title}, and it is yours.",
             data={"event": event.pk, "status": RSVPStatus.GOING},
         )
@@ -91,8 +94,8 @@ def delete_event(event: Event) -> None:
         if guests:
             notify(
                 guests,
-                kind="event_cancelled",
-                title=f"Cancelled: {event.title}"[:200],
+                kind=NotificationKind.EVENT_CANCELLED,
+                title=f"Cancelled: {event.title}",
                 body=f"{event.title} will not take place.",
                 data={"event": event.pk},
             )
@@ -165,3 +168,23 @@ def check_in_guest(event: Event, *, user: User, by: User | None) -> RSVP:
         rsvp.save()
         event.save(update_fields=["going_count", "waitlist_count", "updated_at"])
     return rsvp
+
+
+def check_in_guest_by(
+    event: Event, *, badge_code: str | None = None, user_id: int | None = None, by: User | None
+) -> RSVP:
+    """
+    Check in at ``event`` the person holding conference badge ``badge_code``
+    (any conference's), else the active user ``user_id``: ``check_in_guest``
+    for the host at the door, who knows one or the other.
+
+    Raises ``BadgeNotFound`` or ``PersonNotFound`` (404) when nobody matches.
+    """
+    guest: User | None
+    if badge_code:
+        guest = attendance_by_badge(None, badge_code).user
+    else:
+        guest = User.objects.filter(pk=user_id, is_active=True).first() if user_id is not None else None
+    if guest is None:
+        raise PersonNotFound()
+    return check_in_guest(event, user=guest, by=by)

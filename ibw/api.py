@@ -1,6 +1,7 @@
 """
-What every app's API shares: authentication, permissions, pagination and
-throttles.
+What every app's API shares: authentication, permissions, pagination,
+throttles, and the renderers and conditional-GET helpers of the views that
+answer calendars and images.
 
 Admin calls authenticate either with ``X-Admin-Key`` (the system itself:
 ``request.user`` stays anonymous and ``request.auth`` is ``ADMIN_KEY``) or
@@ -10,15 +11,20 @@ to record as host, reviewer or "checked in by" (``None`` for the key).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Any
 
 import structlog
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponse
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import pagination, permissions, throttling
+from drf_spectacular.utils import inline_serializer
+from rest_framework import pagination, permissions, status, throttling
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt import authentication as jwt_authentication
@@ -59,8 +65,6 @@ class AdminKeyAuthentication:
         expected = settings.ADMIN_API_KEY
         if not expected or not hmac.compare_digest(supplied.encode(), expected.encode()):
             raise AuthenticationFailed("The admin key is not valid.")
-        from django.contrib.auth.models import AnonymousUser
-
         return AnonymousUser(), ADMIN_KEY
 
     def authenticate_header(self, request: Request) -> str:
@@ -88,7 +92,12 @@ def is_admin(request: Request) -> bool:
 
 
 def actor(request: Request):
-    """Return the user acting, or ``None`` when the admin key acts."""
+    """
+    Return the logged-in user making the request, or ``None`` when nobody is
+    logged in (the admin key, or an anonymous reader). The one helper for
+    "who is calling": recorded as host, reviewer or "checked in by", and
+    passed to selectors that personalise what they return.
+    """
     return request.user if request.user.is_authenticated else None
 
 
@@ -122,6 +131,13 @@ class IsStaffRole(HasRole):
     message = "Only staff and admins may do this."
 
 
+class IsUserOrAdmin(permissions.BasePermission):
+    """A logged-in user, or an admin (the admin key has no user). Subclass it to add an object check."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        return is_admin(request) or bool(request.user and request.user.is_authenticated)
+
+
 class IsAuthenticatedUser(permissions.BasePermission):
     """A real logged-in user (the admin key is not a user)."""
 
@@ -151,8 +167,6 @@ def unpaginated(results: list) -> Response:
 
 def unpaginated_schema(serializer_class: type, name: str | None = None):
     """The OpenAPI schema of ``unpaginated(...)``: ``{"results": [serializer, ...]}``."""
-    from drf_spectacular.utils import inline_serializer
-
     component = name or f"{serializer_class.__name__.removesuffix('Serializer')}Results"
     return inline_serializer(component, {"results": serializer_class(many=True)})
 
@@ -196,3 +210,73 @@ class LoginThrottle(_FailOpenMixin, throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+# --- calendars, images and conditional GET ---------------------------------------
+
+
+class ICalendarRenderer(BaseRenderer):
+    media_type = "text/calendar"
+    format = "ics"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class PNGRenderer(BaseRenderer):
+    media_type = "image/png"
+    format = "png"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class NonJSONViewMixin:
+    """Views answering a calendar or an image: errors still get the JSON error body."""
+
+    renderer_classes = [JSONRenderer, ICalendarRenderer, PNGRenderer]
+
+    def handle_exception(self, exc):
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+
+# --- Conditional GET ---------------------------------------------------------------
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash of ``parts``, for ETags and cache keys."""
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
+
+
+def make_etag(*parts: object) -> str:
+    """A strong ETag over ``parts``."""
+    return f'"{digest(*parts)}"'
+
+
+def etag_matches(request, etag: str) -> bool:
+    """Whether the request's ``If-None-Match`` names ``etag`` (or ``*``)."""
+    header = request.META.get("HTTP_IF_NONE_MATCH", "")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def not_modified(etag: str, *, private: bool) -> HttpResponse:
+    """The 304 answer to a conditional GET whose ETag matched."""
+    response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
+    cache_headers(response, etag, private=private)
+    return response
+
+
+def cache_headers(response, etag: str, *, private: bool) -> None:
+    response["ETag"] = etag
+    # Clients may keep the answer but must ask again (cheaply, with If-None-Match) before using it.
+    response["Cache-Control"] = "private, no-cache" if private else "public, no-cache"
+    response["Vary"] = "Authorization, Accept-Encoding"

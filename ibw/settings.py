@@ -56,7 +56,11 @@ INSTALLED_APPS = [
     "meetings",
     "quests",
     "notifications",
+    "broadcasts",
     "integrations",
+    "bot",
+    # The project itself, so its project-wide management commands (seed_demo) are found.
+    "ibw",
 ]
 
 MIDDLEWARE = [
@@ -130,7 +134,9 @@ LEADERBOARD_REDIS_URL = env.str("LEADERBOARD_REDIS_URL", default="")
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis with batched receive and send, and a connection pool
+        # that waits (ibw/channel_layer.py says why).
+        "BACKEND": "ibw.channel_layer.VenueChannelLayer",
         # redis-py 8 reads with a 5 s socket timeout by default, the same as
         # channels-redis's 5 s BZPOPMIN: an idle socket's receive loop then dies
         # with "Timeout reading". A longer timeout keeps idle sockets alive.
@@ -138,7 +144,18 @@ CHANNEL_LAYERS = {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
             "prefix": "ibw:asgi",
             "capacity": 1500,
+            # Every socket of one Daphne process shares one queue ("specific.<process>!"):
+            # it must hold a whole broadcast's pushes for that process (10,000 sockets
+            # behind one process, with room to spare), while "expiry" bounds its memory.
+            "channel_capacity": {"specific.*": env.int("WS_PROCESS_QUEUE_CAPACITY", default=25000)},
             "expiry": 30,
+            # A socket is closed when its access token expires (contract v1.1), and
+            # reconnecting joins again: a membership older than this is a leftover of a
+            # socket whose disconnect never reached Redis.
+            "group_expiry": env.int("WS_GROUP_EXPIRY_SECONDS", default=2 * 3600),
+            "receive_batch": 200,
+            "pool_max_connections": env.int("WS_REDIS_POOL_SIZE", default=64),
+            "pool_timeout": 30,
         },
     }
 }
@@ -222,7 +239,7 @@ CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
     "schedule": 60.0,
 }
 # A delivery still "sending" this many seconds after its request started was
-# cut off by a crash; it is reported, not resent (see notifications.services).
+# cut off by a crash; it is reported, not resent (see notifications.delivery).
 BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)
 # Parallel batch tasks per broadcast; the Redis rate limiter is shared by all.
 BROADCAST_LANES = env.int("BROADCAST_LANES", default=4)
@@ -317,6 +334,7 @@ SPECTACULAR_SETTINGS = {
     # One name per choice set that several serializers share.
     "ENUM_NAME_OVERRIDES": {
         "SubmissionStatusEnum": "quests.models.SubmissionStatus",
+        "NotificationKindEnum": "notifications.models.NotificationKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -38,5 +38,14 @@ def enqueue(task: Task, *, countdown: float | None = None, eta: datetime | None 
 def enqueue_on_commit(
     task: Task, *, countdown: float | None = None, eta: datetime | None = None, **kwargs: Any
 ) -> None:
-    """``enqueue`` once the current transaction commits (nothing is sent if it rolls back)."""
+    """
+    ``enqueue`` once the current transaction commits; nothing is sent if it rolls back.
+
+    The one way to queue work from a write. A broker outage at commit time
+    is logged and swallowed (the committed rows stay the record of the work,
+    and a sweep queues it later), so a request that committed never answers
+    500 for it: that is all ``on_commit(..., robust=True)`` was used for.
+    Any other error still propagates, since it is a bug to see, not an outage
+    to ride out. Outside a transaction (autocommit) it enqueues at once.
+    """
     transaction.on_commit(lambda: enqueue(task, countdown=countdown, eta=eta, **kwargs))

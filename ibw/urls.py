@@ -20,7 +20,8 @@ api_v1 = [
     path("", include("meetings.api.urls")),
     path("", include("quests.api.urls")),
     path("", include("notifications.api.urls")),
-    path("", include("integrations.api.urls")),
+    path("", include("bot.api.urls")),
+    path("", include("broadcasts.api.urls")),
 ]
 
 urlpatterns = [

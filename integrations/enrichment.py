@@ -8,6 +8,9 @@ wrong key or an unknown profile will not improve by asking again). Every
 failure becomes ``EnrichmentFailed`` with a sentence an admin can act on.
 The AI's answer is validated against ``RESULT_SCHEMA`` and normalised
 before anyone stores it.
+
+Only the clients live here; the workflow that decides when to call them and
+stores the results on the user is ``users.enrichment``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.realtime import user_group
+from users.models import User
 
 logger = structlog.get_logger(__name__)
 
@@ -38,8 +39,6 @@ CLOSE_UNAVAILABLE = 1011
 @database_sync_to_async
 def _authenticate(raw_token: str) -> tuple[int, float] | None:
     """The active user's id and the token's expiry (epoch seconds), or None."""
-    from users.models import User
-
     try:
         token = AccessToken(raw_token)
     except TokenError:

@@ -1,11 +1,33 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+
+
+class NotificationKind(models.TextChoices):
+    """Every kind of notification the API contract (v1.1 + v1.2) names; nothing else is stored."""
+
+    BROADCAST = "broadcast", "Broadcast"
+    SESSION_REMINDER = "session_reminder", "Session reminder"
+    SESSION_CHANGED = "session_changed", "Session changed"
+    SESSION_CANCELLED = "session_cancelled", "Session cancelled"
+    EVENT_CHANGED = "event_changed", "Event changed"
+    EVENT_CANCELLED = "event_cancelled", "Event cancelled"
+    EVENT_MESSAGE = "event_message", "Message from an event host"
+    WAITLIST_PROMOTED = "waitlist_promoted", "Promoted from the waitlist"
+    CONNECTION_REQUEST = "connection_request", "Connection request"
+    CONNECTION_ACCEPTED = "connection_accepted", "Connection accepted"
+    MEETING_REQUESTED = "meeting_requested", "Meeting requested"
+    MEETING_ACCEPTED = "meeting_accepted", "Meeting accepted"
+    MEETING_DECLINED = "meeting_declined", "Meeting declined"
+    MEETING_CANCELLED = "meeting_cancelled", "Meeting cancelled"
+    MEETING_REMINDER = "meeting_reminder", "Meeting reminder"
+    SUBMISSION_REVIEWED = "submission_reviewed", "Submission reviewed"
+    SPRINT_WON = "sprint_won", "Sprint won"
+    CHAT_UNLINKED = "chat_unlinked", "Chat unlinked"
 
 
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=50)
+    kind = models.CharField(max_length=50, choices=NotificationKind.choices)
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
@@ -28,60 +50,6 @@ class Channel(models.TextChoices):
     TELEGRAM = "telegram", "Telegram"
 
 
-class Segment(models.TextChoices):
-    ALL = "all", "Everyone"
-    ATTENDEES = "attendees", "Registered attendees"
-    CHECKED_IN = "checked_in", "Checked-in attendees"
-    EVENT_GOING = "event_going", "Going to an event"
-    QUEST_COMPLETED = "quest_completed", "Completed a quest"
-
-
-class BroadcastStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    COMPLETED = "completed", "Completed"
-    CANCELLED = "cancelled", "Cancelled"
-    FAILED = "failed", "Failed"
-
-
-class Broadcast(models.Model):
-    """
-    A message to an audience segment. Starting it expands the audience into
-    one ``Delivery`` per (recipient, channel); ``total``/``sent``/``failed``
-    are counts of those rows, refreshed as batches finish.
-    """
-
-    title = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
-    # {"segment": ..., "conference": slug?, "event": id?, "quest": id?}
-    audience = models.JSONField(default=dict)
-    channels = models.JSONField(default=list)
-    send_at = models.DateTimeField(null=True, blank=True, help_text="Empty: send at once.")
-    status = models.CharField(max_length=10, choices=BroadcastStatus.choices, default=BroadcastStatus.QUEUED)
-    total = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "send_at"])]
-
-    def __str__(self) -> str:
-        return self.title
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (BroadcastStatus.SCHEDULED, BroadcastStatus.QUEUED, BroadcastStatus.SENDING)
-
-
 class DeliveryState(models.TextChoices):
     PENDING = "pending", "Pending"
     # Marked just before the Telegram request and cleared just after it: a row
@@ -92,17 +60,14 @@ class DeliveryState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class Delivery(models.Model):
+class AbstractDelivery(models.Model):
     """
-    One message to one person on one channel: a broadcast's recipient, or
-    the Telegram copy of a ``notify`` call (``broadcast`` empty,
-    ``notification`` set).
+    One message to one person on one channel, and the state of sending it.
+    ``notifications.delivery`` sends the Telegram rows of any concrete
+    subclass: ``TelegramDelivery`` here (the Telegram copy of a ``notify``
+    call) and ``broadcasts.Delivery`` (a broadcast's recipients).
     """
 
-    broadcast = models.ForeignKey(Broadcast, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
-    notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
-    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
@@ -116,17 +81,27 @@ class Delivery(models.Model):
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["broadcast", "user", "channel"],
-                condition=Q(broadcast__isnull=False),
-                name="delivery_unique_per_broadcast",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["broadcast", "channel", "state", "id"]),
-            models.Index(fields=["state", "next_attempt_at"]),
-        ]
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.user_id} ({self.state})"
+
+    def message(self) -> tuple[str, str] | None:
+        """The ``(title, body)`` to send, or ``None`` when its source is gone."""
+        raise NotImplementedError
+
+
+class TelegramDelivery(AbstractDelivery):
+    """The Telegram copy of one ``notify`` notification to one person."""
+
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="telegram_deliveries"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="notif_tgdelivery_due_idx")]
+
+    def message(self) -> tuple[str, str] | None:
+        if self.notification is None:
+            return None
+        return self.notification.title, self.notification.body

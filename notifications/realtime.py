@@ -7,7 +7,6 @@ nothing.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 import structlog
@@ -22,31 +21,36 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-# group_send costs a few Redis round trips; a broadcast batch sends this many at once.
-_CONCURRENT_SENDS = 64
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> int:
+    if hasattr(layer, "group_send_many"):
+        return await layer.group_send_many(messages)
+    for group, message in messages:  # another layer (tests may configure one)
+        await layer.group_send(group, message)
+    return 0
 
 
-async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
-    async def send(group: str, message: dict) -> None:
-        try:
-            await layer.group_send(group, message)
-        except Exception as exc:  # the layer is best effort: never fail the caller
-            logger.warning("realtime_push_failed", group=group, error=str(exc))
+def send_now(messages: list[tuple[str, dict]]) -> int:
+    """
+    Push ``(group, message)`` pairs now; return how many the layer refused.
 
-    for start in range(0, len(messages), _CONCURRENT_SENDS):
-        await asyncio.gather(*(send(g, m) for g, m in messages[start : start + _CONCURRENT_SENDS]))
-
-
-def _send(messages: list[tuple[str, dict]]) -> None:
+    A refused push (a socket process's queue is full) is logged as a warning;
+    the notification itself is stored, so the person still finds it in the
+    REST inbox and a reconnecting client re-reads it. Never raises: the
+    socket is a hint, and a Redis outage must not fail the caller.
+    """
     layer = get_channel_layer()
     if layer is None or not messages:
-        return
+        return 0
     try:
         # One event loop for the whole batch: channels-redis keeps its
         # connections per loop, so a loop per message would reconnect each time.
-        async_to_sync(_send_all)(layer, messages)
+        refused = async_to_sync(_send_all)(layer, messages)
     except Exception as exc:  # the layer is best effort: never fail the caller's request
         logger.warning("realtime_push_failed", groups=len(messages), error=str(exc))
+        return len(messages)
+    if refused:
+        logger.warning("realtime_push_refused", refused=refused, groups=len(messages))
+    return refused
 
 
 def publish_to_user(user_id: int, payload: dict) -> None:
@@ -58,4 +62,4 @@ def publish_to_users(items: Iterable[tuple[int, dict]]) -> None:
     """Send each ``(user_id, payload)`` once the current transaction commits, in one batch."""
     messages = [(user_group(user_id), {"type": "push", "payload": payload}) for user_id, payload in items]
     if messages:
-        transaction.on_commit(lambda: _send(messages))
+        transaction.on_commit(lambda: send_now(messages))

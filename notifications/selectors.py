@@ -1,11 +1,11 @@
-"""Reads of notifications and broadcasts."""
+"""Reads of notifications."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
 from ibw.errors import NotFound
-from notifications.models import Broadcast, Notification
+from notifications.models import Notification
 from users.models import User
 
 
@@ -27,14 +27,3 @@ def access_notification(user: User, notification_id: int) -> Notification:
     if notification is None:
         raise NotFound("Notification not found.")
     return notification
-
-
-def broadcasts() -> QuerySet[Broadcast]:
-    return Broadcast.objects.order_by("-created_at", "-id")
-
-
-def access_broadcast(broadcast_id: int) -> Broadcast:
-    broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
-    if broadcast is None:
-        raise NotFound("Broadcast not found.")
-    return broadcast

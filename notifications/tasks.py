@@ -1,66 +1,47 @@
 """
 Celery tasks of notifications: ids in, one service call, idempotent.
 
-All run with ``acks_late`` and ``reject_on_worker_lost``: a task whose
-worker dies is handed out again, and the services' claims make a second
-run do only what the first did not.
+Run with ``acks_late`` and ``reject_on_worker_lost``: a task whose worker
+dies is handed out again, and the rows' claims make a second run do only
+what the first did not.
 """
 
 from __future__ import annotations
 
-from celery import current_app, shared_task
+from typing import Any
 
-from notifications import services
+from celery import Task, current_app, shared_task
 
-_RELIABLE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+from ibw.tasks import enqueue
+from notifications import delivery, services
 
 
-def _eager() -> bool:
+def eager() -> bool:
     # Eager mode ignores countdowns, so a self-rescheduling task would loop; tests drive retries instead.
     return bool(current_app.conf.task_always_eager)
 
 
-@shared_task(name="notifications.start_broadcast", **_RELIABLE)
-def start_broadcast_task(*, broadcast_id: int) -> None:
-    services.start_broadcast(broadcast_id)
-
-
-@shared_task(name="notifications.send_in_app_batch", **_RELIABLE)
-def send_in_app_batch_task(*, broadcast_id: int) -> None:
-    if not services.send_in_app_batches(broadcast_id) and not _eager():
-        send_in_app_batch_task.delay(broadcast_id=broadcast_id)
-
-
-def _continue_telegram(task, result: services.LaneResult, **kwargs) -> None:
+def continue_telegram(task: Task, result: delivery.LaneResult, next_retry: float | None, **kwargs: Any) -> None:
     """
-    Re-enqueue a Telegram batch task with the same ``kwargs`` (``broadcast_id``
-    or ``delivery_ids``): after a 429's pause, at once while rows remain, or at
-    the earliest due retry. Eager runs (tests) leave retries to the beat sweep.
+    Re-enqueue a Telegram batch task with the same ``kwargs``: after a 429's
+    pause, at once while rows remain, or at ``next_retry`` (seconds) when
+    only retries wait. Eager runs (tests) leave retries to the beat sweep.
+    Broker down: the beat sweep picks the rows up from the database.
     """
-    if _eager():
+    if eager():
         return
     if result.paused_for:
-        task.apply_async(kwargs=kwargs, countdown=result.paused_for)
+        enqueue(task, countdown=result.paused_for, **kwargs)
     elif not result.drained:
-        task.apply_async(kwargs=kwargs)
-    else:
-        wait = services.next_retry_in(**kwargs)
-        if wait is not None:
-            task.apply_async(kwargs=kwargs, countdown=wait + 0.1)
+        enqueue(task, **kwargs)
+    elif next_retry is not None:
+        enqueue(task, countdown=next_retry + 0.1, **kwargs)
 
 
-@shared_task(name="notifications.send_telegram_batch", **_RELIABLE)
-def send_telegram_batch_task(*, broadcast_id: int) -> None:
-    result = services.send_telegram_batch(broadcast_id=broadcast_id)
-    _continue_telegram(send_telegram_batch_task, result, broadcast_id=broadcast_id)
-
-
-@shared_task(name="notifications.send_telegram_deliveries", **_RELIABLE)
+@shared_task(
+    name="notifications.send_telegram_deliveries", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def send_telegram_deliveries_task(*, delivery_ids: list[int]) -> None:
-    result = services.send_telegram_batch(delivery_ids=delivery_ids)
-    _continue_telegram(send_telegram_deliveries_task, result, delivery_ids=delivery_ids)
-
-
-@shared_task(name="notifications.dispatch_due", **_RELIABLE)
-def dispatch_due_task() -> dict:
-    return services.dispatch_due()
+    result = services.send_telegram_deliveries(delivery_ids)
+    next_retry = services.next_retry_in(delivery_ids) if result.drained else None
+    continue_telegram(send_telegram_deliveries_task, result, next_retry, delivery_ids=delivery_ids)

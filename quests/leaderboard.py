@@ -36,6 +36,8 @@ from django.db.models.functions import Rank
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ibw.tasks import enqueue
+from quests import tasks
 from quests.models import PointsEntry
 from users.models import User
 
@@ -251,8 +253,8 @@ def _request_rebuild() -> None:
     """Enqueue one rebuild (at most one a minute) when Redis has lost its boards."""
     try:
         if client().set(f"{_prefix()}:rebuild-requested", "1", nx=True, ex=60):
-            from quests.tasks import rebuild_leaderboard_task
-
-            rebuild_leaderboard_task.delay()
+            # A read has nothing to commit, so no waiting for one: enqueue now. Broker down:
+            # enqueue logs it and the first read after the flag expires asks again.
+            enqueue(tasks.rebuild_leaderboard_task)
     except Exception as exc:  # the read is answered from SQL whatever happens here
         logger.warning("leaderboard_rebuild_enqueue_failed", error=str(exc))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Max, Prefetch, QuerySet
 
+from conferences.models import Conference
 from ibw.errors import NotFound
+from quests import leaderboard
 from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task
 from users.models import User
 
@@ -109,3 +112,46 @@ def access_submission(submission_id: int) -> Submission:
 def points_history(user: User) -> QuerySet[PointsEntry]:
     """The user's ledger, newest first."""
     return PointsEntry.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def points_total(user: User) -> int:
+    """Return ``user``'s points as stored now (the ledger's sum, kept on the user row), not a cached copy."""
+    return User.objects.filter(pk=user.pk).values_list("points", flat=True).get()
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    user: User
+    points: int
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    rows: list[LeaderboardRow]
+    me: leaderboard.Standing | None
+    source: str
+
+
+def leaderboard_for(conference: Conference | None, *, limit: int, user: User | None) -> Leaderboard:
+    """
+    Return the top ``limit`` of ``conference``'s board (the global one for
+    ``None``) with each person's user, and ``user``'s own standing. Read from
+    Redis while its boards are built, else from SQL (``source`` says which);
+    two queries for the users whatever the limit.
+    """
+    board = leaderboard.standings(
+        conference.pk if conference is not None else None, limit=limit, user_id=user.pk if user else None
+    )
+    users = User.objects.in_bulk([row.user_id for row in board.rows])
+    rows = [
+        LeaderboardRow(rank=row.rank, user=users[row.user_id], points=row.points)
+        for row in board.rows
+        # A user deleted since the board was built drops out rather than failing the read.
+        if row.user_id in users
+    ]
+    return Leaderboard(rows=rows, me=board.me, source=board.source)
+
+
+def quest_exists(quest_id: int) -> bool:
+    return Quest.objects.filter(pk=quest_id).exists()

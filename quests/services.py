@@ -22,14 +22,21 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from conferences.models import Conference
 from ibw.errors import RateLimited, ValidationFailed
-from quests import leaderboard
+from ibw.tasks import enqueue_on_commit
+from notifications.models import NotificationKind
+from notifications.realtime import publish_to_user
+from notifications.services import cut, notify
+from quests import leaderboard, tasks
 from quests.errors import AlreadyCompleted, AlreadyReviewed, QuestClosed, QuestLocked, SubmissionPending, WrongAnswer
 from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task, TaskType
 from quests.verification import Attempt, Outcome, strategy_for
 from users.models import User
 
 logger = structlog.get_logger(__name__)
+
+REASON_MAX = PointsEntry._meta.get_field("reason").max_length or 300
 
 WRONG_ANSWER_LIMIT = 5
 WRONG_ANSWER_WINDOW = timedelta(minutes=10)
@@ -236,17 +243,8 @@ def _apply_outcome(submission: Submission, outcome: Outcome) -> None:
     if outcome.status == SubmissionStatus.APPROVED:
         _award_submission(submission)
     elif outcome.status == SubmissionStatus.PENDING and outcome.recheck_after is not None:
-        submission_id, countdown = submission.pk, outcome.recheck_after
-        transaction.on_commit(lambda: _enqueue_recheck(submission_id, countdown))
-
-
-def _enqueue_recheck(submission_id: int, countdown: float) -> None:
-    from quests.tasks import recheck_submission_task
-
-    try:
-        recheck_submission_task.apply_async(kwargs={"submission_id": submission_id}, countdown=countdown)
-    except Exception as exc:  # the broker being down must not fail the request; the row stays pending
-        logger.warning("quest_recheck_enqueue_failed", submission_id=submission_id, error=str(exc))
+        # Broker down: the request still succeeds and the row stays pending.
+        enqueue_on_commit(tasks.recheck_submission_task, countdown=outcome.recheck_after, submission_id=submission.pk)
 
 
 def award_points(
@@ -258,10 +256,13 @@ def award_points(
     already awarded to this user. Call inside the user's lock. With
     ``publish``, updates the leaderboard and pushes the user's new standing
     after commit (callers awarding several rows at once publish once).
+    ``reason`` is a label for people (cut to its column: a 200-character
+    quest and task title make a longer one); ``source`` names the award exactly.
     """
     if points <= 0:
         return False
     conference_id = quest.conference_id if quest else None
+    reason = cut(reason, REASON_MAX)
     try:
         with transaction.atomic():
             PointsEntry.objects.create(
@@ -319,9 +320,6 @@ def publish_standing(user_id: int, *, conference_id: int | None) -> None:
     the award touched. Best effort: the ledger is the truth and
     ``rebuild_leaderboard`` repairs Redis.
     """
-    from conferences.models import Conference
-    from notifications.realtime import publish_to_user
-
     try:
         leaderboard.sync_user(user_id, conference_id=conference_id)
     except Exception as exc:  # Redis down: reads fall back to SQL
@@ -408,8 +406,6 @@ def review_submission(
 
 
 def _notify_decision(submission: Submission) -> None:
-    from notifications.services import notify
-
     task = submission.task
     approved = submission.status == SubmissionStatus.APPROVED
     if approved:
@@ -420,7 +416,7 @@ def _notify_decision(submission: Submission) -> None:
         body = submission.reason
     notify(
         submission.user,
-        kind="submission_reviewed",
+        kind=NotificationKind.SUBMISSION_REVIEWED,
         title=title,
         body=body,
         data={

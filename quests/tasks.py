@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from quests import leaderboard
-from quests.services import recheck_submission
+from quests import leaderboard, services
 
 
 @shared_task(name="quests.recheck_submission", bind=True, acks_late=True, max_retries=20)
@@ -14,7 +13,7 @@ def recheck_submission_task(self, *, submission_id: int) -> None:
     Re-verify a pending ``telegram_join`` submission until Telegram answers.
     Run eagerly (tests, no worker) it tries once and leaves the row pending.
     """
-    wait = recheck_submission(submission_id)
+    wait = services.recheck_submission(submission_id)
     if wait is not None and not self.request.is_eager:
         raise self.retry(countdown=wait)
 

@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 import structlog
 from django.core.exceptions import ValidationError
 
+from conferences.models import Attendance, AttendanceStatus
 from connections.selectors import accepted_connection_count
+from events.models import RSVP, Event
 from integrations import telegram
 from quests.models import SubmissionStatus, Task, TaskType
 
@@ -224,8 +226,6 @@ class ConferenceCheckinStrategy(Strategy):
     type = TaskType.CONFERENCE_CHECKIN
 
     def verify(self, task: Task, *, user, attempt: Attempt) -> Outcome:
-        from conferences.models import Attendance, AttendanceStatus
-
         conference_id = task.quest.conference_id
         if (
             conference_id
@@ -243,16 +243,12 @@ class EventCheckinStrategy(Strategy):
     allowed_keys = ("event",)
 
     def _clean(self, config: dict) -> dict:
-        from events.models import Event
-
         event_id = _positive_int(config, "event")
         if not Event.objects.filter(pk=event_id).exists():
             raise ValidationError({"event": f"There is no event {event_id}."})
         return {"event": event_id}
 
     def verify(self, task: Task, *, user, attempt: Attempt) -> Outcome:
-        from events.models import RSVP
-
         if RSVP.objects.filter(event_id=task.config.get("event"), user=user, checked_in_at__isnull=False).exists():
             return Outcome(SubmissionStatus.APPROVED)
         return Outcome(

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import AdminUserFactory, UserFactory
 from tests.fakes.telegram import FakeTelegram
-from tests.telegram import BOT_TOKEN
+from tests.telegram import BOT_TOKEN, WEBHOOK, WEBHOOK_SECRET
 from users.services import issue_tokens
 
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -17,7 +17,7 @@ def _test_settings(settings):
     settings.ADMIN_API_KEY = ADMIN_KEY
     settings.TELEGRAM_BOT_TOKEN = BOT_TOKEN
     settings.TELEGRAM_BOT_USERNAME = "ibw_test_bot"
-    settings.TELEGRAM_WEBHOOK_SECRET = "test-webhook-secret"
+    settings.TELEGRAM_WEBHOOK_SECRET = WEBHOOK_SECRET
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +72,15 @@ def fake_telegram(_fake_telegram_server, settings):
     _fake_telegram_server.reset()
     settings.TELEGRAM_API_BASE_URL = _fake_telegram_server.base_url
     return _fake_telegram_server
+
+
+@pytest.fixture
+def send_update(api, django_capture_on_commit_callbacks):
+    """POST an update to the webhook with the secret, running the queued work as a worker would."""
+
+    def send(update: dict, *, secret: str | None = WEBHOOK_SECRET):
+        headers = {} if secret is None else {"HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN": secret}
+        with django_capture_on_commit_callbacks(execute=True):
+            return api.post(WEBHOOK, update, format="json", **headers)
+
+    return send

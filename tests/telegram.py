@@ -1,7 +1,8 @@
-"""Sign Telegram payloads the way Telegram does, with the test bot token."""
+"""Telegram payloads as Telegram sends them: signed logins (with the test bot token) and bot updates."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from urllib.parse import urlencode
@@ -9,6 +10,11 @@ from urllib.parse import urlencode
 from users.telegram_auth import webapp_hash, widget_hash
 
 BOT_TOKEN = "123456789:TEST-bot-token-for-ibw-tests"
+WEBHOOK = "/api/v1/integrations/telegram/webhook/"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+_update_ids = itertools.count(10_000)
+_message_ids = itertools.count(1)
 
 
 def signed_widget(telegram_id: int = 4242, *, token: str = BOT_TOKEN, auth_date: int | None = None, **fields) -> dict:
@@ -34,3 +40,26 @@ def signed_init_data(
     }
     fields["hash"] = webapp_hash(fields, token)
     return urlencode(fields)
+
+
+def message_update(
+    text: str,
+    *,
+    telegram_id: int = 4242,
+    first_name: str = "Ada",
+    username: str = "ada",
+    chat_id: int | None = None,
+    chat_type: str = "private",
+    update_id: int | None = None,
+) -> dict:
+    """A Telegram ``Update`` carrying a text message, as the Bot API sends it."""
+    sender = {"id": telegram_id, "is_bot": False, "first_name": first_name, "username": username, "language_code": "en"}
+    chat = (
+        {"id": telegram_id, "first_name": first_name, "username": username, "type": "private"}
+        if chat_type == "private"
+        else {"id": chat_id, "title": "IBW chat", "type": chat_type}
+    )
+    message = {"message_id": next(_message_ids), "from": sender, "chat": chat, "date": int(time.time()), "text": text}
+    if text.startswith("/"):
+        message["entities"] = [{"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}]
+    return {"update_id": update_id if update_id is not None else next(_update_ids), "message": message}

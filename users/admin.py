@@ -1,10 +1,31 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from integrations.admin import re_enrich
-from users.models import BotLoginToken, Role, User
+from users.enrichment import request_enrichment
+from users.models import (
+    AIUsage,
+    BotLoginToken,
+    EnrichmentRun,
+    EnrichmentRunStatus,
+    EnrichmentTrigger,
+    Role,
+    User,
+)
+
+
+@admin.action(description="Re-enrich selected users (ignores the cooldown)")
+def re_enrich(modeladmin, request, queryset: QuerySet) -> None:
+    """Queue a fresh enrichment of each selected user (``force``: no cooldown, so no 429 to catch)."""
+    queued = skipped = 0
+    for user in queryset:
+        run = request_enrichment(user, force=True, trigger=EnrichmentTrigger.ADMIN)
+        if run.status == EnrichmentRunStatus.SKIPPED:
+            skipped += 1
+        else:
+            queued += 1
+    modeladmin.message_user(request, f"Queued {queued} enrichment(s); skipped {skipped}.", messages.SUCCESS)
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -99,6 +120,21 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2", "is_staff"]})]
+
+
+@admin.register(EnrichmentRun)
+class EnrichmentRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "trigger", "status", "ai_called", "created_at", "finished_at", "error"]
+    list_filter = ["status", "trigger", "ai_called"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["user", "trigger", "status", "error", "ai_called", "created_at", "started_at", "finished_at"]
+
+
+@admin.register(AIUsage)
+class AIUsageAdmin(admin.ModelAdmin):
+    list_display = ["day", "calls"]
+    readonly_fields = ["day", "calls"]
 
 
 @admin.register(BotLoginToken)

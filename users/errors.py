@@ -1,4 +1,4 @@
-from ibw.errors import ApplicationError
+from ibw.errors import ApplicationError, RateLimited
 
 
 class TelegramAuthInvalid(ApplicationError):
@@ -35,3 +35,7 @@ class InvalidRefreshToken(ApplicationError):
     status_code = 401
     code = "INVALID_TOKEN"
     message = "The refresh token is invalid, expired or already used."
+
+
+class EnrichmentCooldown(RateLimited):
+    message = "Your profile was enriched a short while ago; try again later."

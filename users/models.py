@@ -23,6 +23,21 @@ class EnrichmentStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+class EnrichmentRunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    SUPERSEDED = "superseded", "Superseded by a newer run"
+
+
+class EnrichmentTrigger(models.TextChoices):
+    REQUEST = "request", "Requested by the user"
+    PROFILE = "profile", "Profile links changed"
+    ADMIN = "admin", "Re-enrich by an admin"
+
+
 def _calendar_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -130,6 +145,49 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def can_receive_telegram(self) -> bool:
         return bool(self.telegram_chat_id and self.notify_telegram and self.telegram_blocked_at is None)
+
+
+class EnrichmentRun(models.Model):
+    """
+    One enrichment of one user: the history behind the status on the user.
+    The latest run of a user decides the cooldown; an older run still
+    waiting when a newer one exists is superseded, not executed.
+
+    The table keeps the name it had in ``integrations`` (where the model
+    lived until issue #11), so existing rows stay where they are.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrichment_runs")
+    trigger = models.CharField(max_length=10, choices=EnrichmentTrigger.choices)
+    status = models.CharField(max_length=10, choices=EnrichmentRunStatus.choices, default=EnrichmentRunStatus.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    ai_called = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "integrations_enrichmentrun"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="integration_user_id_f20ac3_idx")]
+
+    def __str__(self) -> str:
+        return f"enrichment {self.pk} of user {self.user_id} ({self.status})"
+
+
+class AIUsage(models.Model):
+    """AI calls made per UTC day, counted against ``ENRICHMENT_DAILY_AI_BUDGET`` (table kept from ``integrations``)."""
+
+    day = models.DateField(unique=True)
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "integrations_aiusage"
+        ordering = ["-day"]
+        verbose_name_plural = "AI usage"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.calls} AI calls"
 
 
 class BotLoginToken(models.Model):

@@ -1,4 +1,4 @@
-"""Writes for users: login, tokens, profile, avatar."""
+"""Writes for users: login, tokens, profile (which may request an enrichment), avatar, the bot's chat."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import secrets
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -17,8 +18,9 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ibw.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from users.enrichment import request_enrichment
 from users.errors import InvalidRefreshToken, LoginTokenExpired, LoginTokenUsed, TelegramLoginDisabled
-from users.models import BotLoginToken, User
+from users.models import BotLoginToken, EnrichmentTrigger, User
 from users.telegram_auth import TelegramIdentity, verify_webapp_init_data, verify_widget
 
 AVATAR_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -53,6 +55,18 @@ def upsert_telegram_user(identity: TelegramIdentity, *, chat_id: int | None = No
         User.objects.filter(telegram_id=identity.id).update(**defaults)
         user = User.objects.get(telegram_id=identity.id)
     return user
+
+
+def ensure_superuser(email: str, *, password: str, **fields: Any) -> tuple[User, bool]:
+    """
+    Return the user with ``email``, creating them as a superuser (staff, can
+    open the admin) with ``password`` when missing; the bool says whether
+    they were created. An existing user is left as is.
+    """
+    user = User.objects.filter(email=email).first()
+    if user is not None:
+        return user, False
+    return User.objects.create_superuser(email, password, **fields), True
 
 
 def issue_tokens(user: User) -> dict[str, str]:
@@ -163,12 +177,22 @@ def collect_bot_login(token: str) -> tuple[str, User | None]:
     return "confirmed", login.user
 
 
-def update_profile(user: User, **fields) -> User:
-    """Write the profile fields given; returns the user."""
-    for name, value in fields.items():
-        setattr(user, name, value)
-    if fields:
-        user.save(update_fields=list(fields))
+def update_profile(user: User, **fields: Any) -> User:
+    """
+    Write the profile fields given and return the user.
+
+    A change of the X/Twitter or LinkedIn link requests a new enrichment in
+    the same transaction (``trigger=profile``, deferred to the end of any
+    cooldown rather than refused); its task is queued on commit.
+    """
+    links_before = (user.twitter, user.linkedin)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(user, name, value)
+        if fields:
+            user.save(update_fields=list(fields))
+        if (user.twitter, user.linkedin) != links_before:
+            request_enrichment(user, trigger=EnrichmentTrigger.PROFILE, defer=True)
     return user
 
 
@@ -202,3 +226,48 @@ def set_avatar(user: User, *, upload: UploadedFile) -> User:
     if old_name:
         user.avatar.storage.delete(old_name)
     return user
+
+
+# --- the bot's chat -------------------------------------------------------------------
+
+
+def link_bot_chat(identity: TelegramIdentity, *, chat_id: int) -> User:
+    """
+    Plain ``/start`` in the bot's private chat: create or refresh the user and
+    record where the bot reaches them. The person just wrote to the bot, so a
+    block recorded earlier is over.
+    """
+    user = upsert_telegram_user(identity, chat_id=chat_id)
+    clear_telegram_block(user)
+    return user
+
+
+def confirm_bot_login_in_chat(token: str, *, identity: TelegramIdentity, chat_id: int) -> User:
+    """``/start login_<token>``: confirm the login (``confirm_bot_login``) and clear any recorded block."""
+    user = confirm_bot_login(token, identity=identity, chat_id=chat_id)
+    clear_telegram_block(user)
+    return user
+
+
+def clear_telegram_block(user: User) -> None:
+    """Forget that ``user`` blocked the bot (an UPDATE of that column only)."""
+    if user.telegram_blocked_at is not None:
+        User.objects.filter(pk=user.pk).update(telegram_blocked_at=None)
+        user.telegram_blocked_at = None
+
+
+def set_telegram_notifications(telegram_id: int, *, enabled: bool) -> bool:
+    """``/mute`` and ``/unmute``: set ``notify_telegram``; False when no active user has this Telegram id."""
+    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(notify_telegram=enabled))
+
+
+def mark_telegram_chat_blocked(chat_id: int) -> None:
+    """Telegram answered 403 for ``chat_id``: stop sending there until the user writes to the bot again."""
+    User.objects.filter(telegram_chat_id=chat_id, telegram_blocked_at__isnull=True).update(
+        telegram_blocked_at=timezone.now()
+    )
+
+
+def unmark_telegram_chat_blocked(chat_id: int) -> None:
+    """The user unblocked the bot: messages may go to ``chat_id`` again."""
+    User.objects.filter(telegram_chat_id=chat_id, telegram_blocked_at__isnull=False).update(telegram_blocked_at=None)

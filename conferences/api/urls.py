@@ -37,5 +37,4 @@ urlpatterns = [
         name="conference-organizer",
     ),
     path("users/me/calendar/", views.MyCalendarView.as_view(), name="users-me-calendar"),
-    path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),
 ]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -13,23 +12,26 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import JSONParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conferences import selectors, services
 from conferences.api import serializers as s
-from conferences.calendar import CalendarItem, badge_png, conference_calendar, render_calendar, session_item
+from conferences.calendar import badge_png, conference_calendar
 from conferences.models import Session, Speaker
 from conferences.organizers import CanManageConference
-from events.calendar import event_item
-from events.selectors import rsvps_for_calendar
 from ibw.api import (
     IsAdmin,
     IsAuthenticatedUser,
     IsStaffRole,
+    NonJSONViewMixin,
     ReadPublicWriteAdmin,
     actor,
+    cache_headers,
+    digest,
+    etag_matches,
+    make_etag,
+    not_modified,
     unpaginated,
     unpaginated_schema,
 )
@@ -41,69 +43,6 @@ TAGS = ["conferences"]
 RENDER_CACHE_SECONDS = 600
 CACHEABLE_AGENDA_PARAMS = {"day", "track", "room", "page", "page_size"}
 logger = structlog.get_logger(__name__)
-
-
-class ICalendarRenderer(BaseRenderer):
-    media_type = "text/calendar"
-    format = "ics"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
-
-
-class PNGRenderer(BaseRenderer):
-    media_type = "image/png"
-    format = "png"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
-
-
-class NonJSONViewMixin:
-    """Views answering a calendar or an image: errors still get the JSON error body."""
-
-    renderer_classes = [JSONRenderer, ICalendarRenderer, PNGRenderer]
-
-    def handle_exception(self, exc):
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return super().handle_exception(exc)
-
-
-# --- Conditional GET ---------------------------------------------------------------
-
-
-def digest(*parts: object) -> str:
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
-
-
-def make_etag(*parts: object) -> str:
-    return f'"{digest(*parts)}"'
-
-
-def etag_matches(request, etag: str) -> bool:
-    header = request.META.get("HTTP_IF_NONE_MATCH", "")
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
-
-
-def not_modified(etag: str, *, private: bool) -> HttpResponse:
-    response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
-    _cache_headers(response, etag, private=private)
-    return response
-
-
-def _cache_headers(response, etag: str, *, private: bool) -> None:
-    response["ETag"] = etag
-    # Clients may keep the answer but must ask again (cheaply, with If-None-Match) before using it.
-    response["Cache-Control"] = "private, no-cache" if private else "public, no-cache"
-    response["Vary"] = "Authorization, Accept-Encoding"
 
 
 def cached(key: str, compute: Callable[[], Any], *, timeout: int = RENDER_CACHE_SECONDS) -> Any:
@@ -125,10 +64,6 @@ def cached(key: str, compute: Callable[[], Any], *, timeout: int = RENDER_CACHE_
     except Exception as exc:  # as above
         logger.warning("render_cache_unavailable", error=str(exc))
     return value
-
-
-def _caller(request) -> User | None:
-    return request.user if request.user.is_authenticated else None
 
 
 def _day(request) -> date | None:
@@ -220,7 +155,7 @@ class SessionListView(generics.ListAPIView):
     )
     def get(self, request, slug: str):
         self.conference, fingerprint = selectors.access_conference_with_fingerprint(slug)
-        caller = _caller(request)
+        caller = actor(request)
         bookmarked = selectors.bookmarked_session_ids(self.conference, user=caller) if caller else frozenset()
         url = request.build_absolute_uri()
         mine = ",".join(map(str, sorted(bookmarked))) if caller else "anonymous"
@@ -238,7 +173,7 @@ class SessionListView(generics.ListAPIView):
             page = self._anonymous_page()
         results = [{**item, "bookmarked": item["id"] in bookmarked} for item in page["results"]]
         response = Response({**page, "results": results})
-        _cache_headers(response, etag, private=caller is not None)
+        cache_headers(response, etag, private=caller is not None)
         return response
 
     def _anonymous_page(self) -> dict:
@@ -273,7 +208,7 @@ class SessionDetailView(APIView):
     @extend_schema(responses=s.SessionSerializer)
     def get(self, request, slug: str, session_id: int):
         conference = selectors.access_conference(slug)
-        session = selectors.access_session(conference, session_id, user=_caller(request))
+        session = selectors.access_session(conference, session_id, user=actor(request))
         return Response(s.SessionSerializer(session).data)
 
     @extend_schema(request=s.SessionWriteInputSerializer, responses=s.SessionSerializer)
@@ -396,7 +331,7 @@ class ScheduleIcsView(NonJSONViewMixin, APIView):
         )
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="{conference.slug}.ics"'
-        _cache_headers(response, etag, private=False)
+        cache_headers(response, etag, private=False)
         return response
 
 
@@ -474,28 +409,3 @@ class MyCalendarView(APIView):
     def post(self, request):
         services.rotate_calendar_token(request.user)
         return Response({"url": _feed_url(request, request.user)})
-
-
-@extend_schema(tags=["users"])
-class CalendarFeedView(NonJSONViewMixin, APIView):
-    """A person's calendar for calendar apps, which cannot send a JWT: the secret in the URL is the credential."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
-
-    @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
-    def get(self, request, token: str):
-        user = selectors.calendar_owner(token)
-        host = request.get_host()
-        items: list[CalendarItem] = [
-            session_item(session, host=host) for session in selectors.bookmarked_sessions_for_feed(user)
-        ]
-        items += [event_item(rsvp.event, rsvp_status=rsvp.status, host=host) for rsvp in rsvps_for_calendar(user)]
-        items.sort(key=lambda item: item.starts_at)
-        body = render_calendar(f"IBW: {user.get_display_name() or 'my agenda'}", items)
-        etag = make_etag("feed", hashlib.sha256(body).hexdigest())
-        if etag_matches(request, etag):
-            return not_modified(etag, private=True)
-        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-        _cache_headers(response, etag, private=True)
-        return response

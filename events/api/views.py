@@ -1,40 +1,46 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, time
 
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conferences.selectors import attendance_by_badge
+from conferences.selectors import calendar_owner
 from events import selectors, services
 from events.api import serializers as s
-from events.errors import PersonNotFound
+from events.calendar import personal_calendar
 from events.models import RSVP
-from ibw.api import IsAuthenticatedUser, IsOrganizer, actor, is_admin
+from ibw.api import (
+    IsAuthenticatedUser,
+    IsOrganizer,
+    IsUserOrAdmin,
+    NonJSONViewMixin,
+    actor,
+    cache_headers,
+    etag_matches,
+    is_admin,
+    make_etag,
+    not_modified,
+)
 from ibw.errors import ValidationFailed
-from users.models import User
 
 TAGS = ["events"]
 
 
-class IsHostOrAdmin(permissions.BasePermission):
+class IsHostOrAdmin(IsUserOrAdmin):
     """The event's host, or an admin."""
 
     message = "Only the event's host or an admin may do this."
 
-    def has_permission(self, request, view) -> bool:
-        return is_admin(request) or bool(request.user and request.user.is_authenticated)
-
     def has_object_permission(self, request, view, event) -> bool:
         return is_admin(request) or (event.host_id is not None and event.host_id == request.user.pk)
-
-
-def _caller(request) -> User | None:
-    return request.user if request.user.is_authenticated else None
 
 
 def _moment(request, name: str) -> datetime | None:
@@ -66,7 +72,7 @@ class EventListView(generics.ListAPIView):
     def get_queryset(self):
         params = self.request.query_params
         return selectors.events_list(
-            user=_caller(self.request),
+            user=actor(self.request),
             conference=params.get("conference"),
             starts_after=_moment(self.request, "starts_after"),
             starts_before=_moment(self.request, "starts_before"),
@@ -89,7 +95,7 @@ class EventListView(generics.ListAPIView):
         data = s.EventWriteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         event = services.create_event(host=actor(request), **data.validated_data)
-        event = selectors.access_event(event.pk, user=_caller(request))
+        event = selectors.access_event(event.pk, user=actor(request))
         return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
@@ -102,7 +108,7 @@ class EventDetailView(APIView):
 
     @extend_schema(responses=s.EventSerializer)
     def get(self, request, event_id: int):
-        return Response(s.EventSerializer(selectors.access_event(event_id, user=_caller(request))).data)
+        return Response(s.EventSerializer(selectors.access_event(event_id, user=actor(request))).data)
 
     @extend_schema(request=s.EventWriteInputSerializer, responses=s.EventSerializer)
     def patch(self, request, event_id: int):
@@ -111,7 +117,7 @@ class EventDetailView(APIView):
         data = s.EventWriteInputSerializer(data=request.data, partial=True, context={"event": event})
         data.is_valid(raise_exception=True)
         services.update_event(event, **data.validated_data)
-        return Response(s.EventSerializer(selectors.access_event(event_id, user=_caller(request))).data)
+        return Response(s.EventSerializer(selectors.access_event(event_id, user=actor(request))).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, event_id: int):
@@ -163,11 +169,30 @@ class EventCheckInView(APIView):
         self.check_object_permissions(request, event)
         data = s.EventCheckInInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data.get("badge_code"):
-            guest = attendance_by_badge(None, data.validated_data["badge_code"]).user
-        else:
-            guest = User.objects.filter(pk=data.validated_data["user_id"], is_active=True).first()
-            if guest is None:
-                raise PersonNotFound()
-        rsvp = services.check_in_guest(event, user=guest, by=actor(request))
+        rsvp = services.check_in_guest_by(event, **data.validated_data, by=actor(request))
         return Response(s.RSVPSerializer(rsvp).data)
+
+
+# --- Personal calendar feed -------------------------------------------------------------------
+
+
+@extend_schema(tags=["users"])
+class CalendarFeedView(NonJSONViewMixin, APIView):
+    """
+    A person's calendar for calendar apps, which cannot send a JWT: the secret
+    in the URL is the credential. Sessions and side events together, so it
+    lives with events (which may read conferences, not the reverse).
+    """
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
+    def get(self, request, token: str):
+        body = personal_calendar(calendar_owner(token), host=request.get_host())
+        etag = make_etag("feed", hashlib.sha256(body).hexdigest())
+        if etag_matches(request, etag):
+            return not_modified(etag, private=True)
+        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+        cache_headers(response, etag, private=True)
+        return response

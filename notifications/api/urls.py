@@ -7,8 +7,4 @@ urlpatterns = [
     path("notifications/unread-count/", views.UnreadCountView.as_view(), name="notifications-unread-count"),
     path("notifications/read-all/", views.NotificationReadAllView.as_view(), name="notifications-read-all"),
     path("notifications/<int:pk>/read/", views.NotificationReadView.as_view(), name="notifications-read"),
-    path("admin/broadcasts/", views.BroadcastListCreateView.as_view(), name="broadcasts"),
-    path("admin/broadcasts/preview/", views.BroadcastPreviewView.as_view(), name="broadcasts-preview"),
-    path("admin/broadcasts/<int:pk>/", views.BroadcastDetailView.as_view(), name="broadcasts-detail"),
-    path("admin/broadcasts/<int:pk>/cancel/", views.BroadcastCancelView.as_view(), name="broadcasts-cancel"),
 ]

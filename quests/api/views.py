@@ -6,29 +6,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conferences.models import Conference
-from ibw.api import IsAdmin, IsAuthenticatedUser, PageNumberPagination, actor, is_admin
-from ibw.errors import NotFound
-from quests import leaderboard
+from conferences.selectors import access_conference
+from ibw.api import IsAdmin, IsAuthenticatedUser, IsUserOrAdmin, PageNumberPagination, actor, is_admin
 from quests.api import serializers as s
 from quests.selectors import (
     access_quest,
     access_submission,
     access_task,
+    leaderboard_for,
     points_history,
+    points_total,
     quests_visible_to,
     submissions_for_review,
     task_statuses_for,
 )
 from quests.services import create_quest, review_submission, submit_task
-from users.models import User
-
-
-class IsUserOrAdmin(permissions.BasePermission):
-    """A logged-in user, or an admin (the admin key has no user)."""
-
-    def has_permission(self, request: Request, view) -> bool:
-        return is_admin(request) or bool(request.user and request.user.is_authenticated)
 
 
 class ReadUserWriteAdmin(IsUserOrAdmin):
@@ -40,10 +32,6 @@ class ReadUserWriteAdmin(IsUserOrAdmin):
         return is_admin(request)
 
 
-def _caller(request: Request) -> User | None:
-    return request.user if request.user.is_authenticated else None
-
-
 class QuestListView(generics.ListAPIView):
     permission_classes = [ReadUserWriteAdmin]
     serializer_class = s.QuestSerializer
@@ -53,7 +41,7 @@ class QuestListView(generics.ListAPIView):
         filters = s.QuestFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return quests_visible_to(
-            _caller(self.request),
+            actor(self.request),
             include_inactive=is_admin(self.request),
             conference=filters.validated_data.get("conference"),
         )
@@ -67,7 +55,7 @@ class QuestListView(generics.ListAPIView):
     def get(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         # The caller's statuses for the page's tasks, in one query.
-        self.statuses = task_statuses_for(_caller(request), page)
+        self.statuses = task_statuses_for(actor(request), page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -86,8 +74,8 @@ class QuestDetailView(APIView):
 
     @extend_schema(operation_id="quests_retrieve", responses=s.QuestSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        quest = access_quest(_caller(request), pk, include_inactive=is_admin(request))
-        context = {"request": request, "statuses": task_statuses_for(_caller(request), [quest])}
+        quest = access_quest(actor(request), pk, include_inactive=is_admin(request))
+        context = {"request": request, "statuses": task_statuses_for(actor(request), [quest])}
         return Response(s.QuestSerializer(quest, context=context).data)
 
 
@@ -150,7 +138,7 @@ class MyPointsView(APIView):
     @extend_schema(operation_id="users_me_points", responses=s.PointsSerializer)
     def get(self, request: Request) -> Response:
         entries = points_history(request.user)
-        total = User.objects.filter(pk=request.user.pk).values_list("points", flat=True).get()
+        total = points_total(request.user)
         return Response({"total": total, "results": s.PointsEntrySerializer(entries, many=True).data})
 
 
@@ -166,23 +154,12 @@ class LeaderboardView(APIView):
     def get(self, request: Request) -> Response:
         query = s.LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        conference_id = None
-        if slug := query.validated_data.get("conference"):
-            conference_id = Conference.objects.filter(slug=slug).values_list("pk", flat=True).first()
-            if conference_id is None:
-                raise NotFound("No such conference.")
-        caller = _caller(request)
-        board = leaderboard.standings(
-            conference_id, limit=query.validated_data["limit"], user_id=caller.pk if caller else None
+        slug = query.validated_data.get("conference")
+        board = leaderboard_for(
+            access_conference(slug) if slug else None, limit=query.validated_data["limit"], user=actor(request)
         )
-        users = User.objects.in_bulk([row.user_id for row in board.rows])
-        results = [
-            {"rank": row.rank, "user": users[row.user_id], "points": row.points}
-            for row in board.rows
-            if row.user_id in users
-        ]
         body = {
-            "results": s.LeaderboardRowSerializer(results, many=True, context={"request": request}).data,
-            "me": {"rank": board.me.rank, "points": board.me.points} if board.me else None,
+            "results": s.LeaderboardRowSerializer(board.rows, many=True, context={"request": request}).data,
+            "me": s.StandingSerializer(board.me).data if board.me else None,
         }
         return Response(body, headers={"X-Leaderboard-Source": board.source})

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from broadcasts.models import Broadcast, BroadcastStatus, Delivery
 from conferences.models import Attendance, Conference, Session
-from notifications.models import Broadcast, BroadcastStatus, Delivery, DeliveryState, Notification
+from notifications.models import DeliveryState, Notification
 from tests.browser.conftest import SCREENSHOTS
 from tests.factories import UserFactory
 from users.models import User
@@ -93,7 +94,7 @@ def test_organizer_imports_a_schedule_and_broadcasts_to_attendees(stack, page, b
     shot("04-imported-sessions")
 
     # 3. A broadcast to the conference's attendees, in-app and Telegram, SEND_AHEAD from now.
-    page.goto(f"{stack.base_url}/admin/notifications/broadcast/add/")
+    page.goto(f"{stack.base_url}/admin/broadcasts/broadcast/add/")
     send_at = (timezone.now() + SEND_AHEAD).replace(microsecond=0)
     page.fill("#id_title", "Doors open")
     page.fill("#id_body", "The keynote starts in the main hall in 15 minutes.")

@@ -226,6 +226,40 @@ class LiveStack:
             process.wait(10)
         self.processes.clear()
 
+    def start_worker(self, name: str, *, queues: str, concurrency: int = 1, timeout: float = 60) -> LiveStack:
+        """A Celery worker for ``queues`` (comma-separated), as production runs one per queue group."""
+        log_name = f"worker-{name}"
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "ibw",
+                    "worker",
+                    "-n",
+                    f"{name}@%h",
+                    "--queues",
+                    queues,
+                    "--concurrency",
+                    str(concurrency),
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=BASE_DIR,
+                env={**self.env, "LOG_LEVEL": "INFO"},
+                stdout=self._log(log_name),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        log = self.log_dir / f"{log_name}.log"
+        deadline = time.monotonic() + timeout
+        while " ready." not in (log.read_text(errors="replace") if log.exists() else ""):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker {name} did not start\n{self.logs()}")
+            time.sleep(0.2)
+        return self
+
     def start_worker_with_beat(self) -> LiveStack:
         """A Celery worker with an embedded beat (file scheduler), for tests that need the periodic sweeps."""
         schedule = Path(tempfile.mkdtemp(prefix="ibw-beat-")) / "schedule"

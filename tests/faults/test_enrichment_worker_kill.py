@@ -15,12 +15,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from integrations.models import EnrichmentRun
 from tests.factories import UserFactory
 from tests.fakes import apify, openai
 from tests.fakes.apify import FakeApify
 from tests.fakes.openai import FakeOpenAI
 from tests.faults.servers import LiveStack, LocalRedis, database_url
+from users.models import EnrichmentRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integrations.conftest import message_update
+from tests.telegram import message_update
 
 pytestmark = pytest.mark.django_db
 

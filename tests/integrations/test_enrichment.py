@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import date
+
 import pytest
+from django.db import transaction
 from django.urls import reverse
 
-from integrations.models import AIUsage, EnrichmentRun
-from integrations.services import request_enrichment, run_enrichment
 from tests.conftest import client_for
 from tests.factories import AdminUserFactory, UserFactory
 from tests.fakes.apify import TOKEN as APIFY_TOKEN
 from tests.fakes.apify import tweet
+from users.enrichment import request_enrichment, run_enrichment
+from users.models import AIUsage, EnrichmentRun
+from users.services import update_profile
 
 pytestmark = pytest.mark.django_db
 
@@ -435,6 +440,38 @@ def test_profile_link_change_within_the_cooldown_is_deferred_not_refused(
     assert EnrichmentRun.objects.filter(user=ada).count() == 2
 
 
+def test_update_profile_service_decides_that_a_link_change_enriches(configured, django_capture_on_commit_callbacks):
+    person = UserFactory(twitter="", linkedin="", company="")
+
+    with django_capture_on_commit_callbacks(execute=True) as unchanged:
+        update_profile(person, company="Acme")
+    with django_capture_on_commit_callbacks(execute=True) as changed:
+        update_profile(person, twitter="ada_l")
+
+    assert (len(unchanged), len(changed)) == (0, 1)
+    assert list(EnrichmentRun.objects.filter(user=person).values_list("trigger", "status")) == [("profile", "done")]
+    person.refresh_from_db()
+    assert (person.twitter, person.company, person.enrichment_status) == ("ada_l", "Acme", "done")
+
+
+def test_update_profile_rolled_back_requests_no_enrichment(configured, django_capture_on_commit_callbacks):
+    person = UserFactory(twitter="", linkedin="")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        contextlib.suppress(RuntimeError),
+        transaction.atomic(),
+    ):
+        update_profile(person, twitter="ada_l")
+        raise RuntimeError("the caller's transaction fails after the update")
+
+    assert callbacks == []
+    assert not EnrichmentRun.objects.exists()
+    person.refresh_from_db()
+    assert (person.twitter, person.enrichment_status) == ("", "")
+    assert configured[0].requests == []
+
+
 def test_removing_every_link_clears_the_enrichment(configured, enriched_before, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         client_for(enriched_before).patch(ME, {"twitter": "", "linkedin": ""}, format="json")
@@ -475,3 +512,21 @@ def test_admin_user_list_shows_the_enrichment_status(ada, client):
     content = response.content.decode()
     assert "column-enrichment_status" in content
     assert "Failed" in content
+
+
+def test_admin_lists_enrichment_runs_ai_usage_and_bot_updates_under_their_new_apps(ada, client):
+    from bot.models import ProcessedUpdate
+
+    EnrichmentRun.objects.create(user=ada, trigger="request", status="failed", error="LinkedIn knows no such profile.")
+    AIUsage.objects.create(day=date(2026, 11, 20), calls=7)
+    ProcessedUpdate.objects.create(update_id=424242, payload={"update_id": 424242})
+    client.force_login(AdminUserFactory(is_superuser=True))
+
+    runs = client.get(reverse("admin:users_enrichmentrun_changelist"))
+    usage = client.get(reverse("admin:users_aiusage_changelist"))
+    updates = client.get(reverse("admin:bot_processedupdate_changelist"))
+
+    assert (runs.status_code, usage.status_code, updates.status_code) == (200, 200, 200)
+    assert "LinkedIn knows no such profile." in runs.content.decode()
+    assert '<td class="field-calls">7</td>' in usage.content.decode()
+    assert ">424242</a>" in updates.content.decode()

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from notifications import ratelimit
+from integrations import ratelimit
 from tests.factories import UserFactory
 
 _chat_ids = itertools.count(900_001)

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _notification(user, title="t", *, read=False, ago=0):
-    n = Notification.objects.create(user=user, kind="k", title=title, read_at=timezone.now() if read else None)
+    n = Notification.objects.create(
+        user=user, kind="session_reminder", title=title, read_at=timezone.now() if read else None
+    )
     if ago:
         Notification.objects.filter(pk=n.pk).update(created_at=timezone.now() - timedelta(minutes=ago))
         n.refresh_from_db()
@@ -25,7 +27,7 @@ def _notification(user, title="t", *, read=False, ago=0):
 
 def test_list_is_newest_first_with_contract_fields(user_api, user):
     older = _notification(user, "older", ago=5)
-    newer = notify(user, kind="review", title="newer", body="b", data={"x": 1})[0]
+    newer = notify(user, kind="submission_reviewed", title="newer", body="b", data={"x": 1})[0]
     _notification(UserFactory(), "someone else's")
 
     response = user_api.get("/api/v1/notifications/")
@@ -36,7 +38,7 @@ def test_list_is_newest_first_with_contract_fields(user_api, user):
     assert [n["id"] for n in body["results"]] == [newer.pk, older.pk]
     assert body["results"][0] == {
         "id": newer.pk,
-        "kind": "review",
+        "kind": "submission_reviewed",
         "title": "newer",
         "body": "b",
         "data": {"x": 1},

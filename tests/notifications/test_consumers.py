@@ -115,8 +115,8 @@ def test_notification_committed_in_another_thread_arrives():
     token = _token(user)
 
     def create_elsewhere():
-        notify(user, kind="review", title="Accepted", data={"x": 1}, channels=["in_app"])
-        notify(other, kind="review", title="not yours", channels=["in_app"])
+        notify(user, kind="submission_reviewed", title="Accepted", data={"x": 1}, channels=["in_app"])
+        notify(other, kind="submission_reviewed", title="not yours", channels=["in_app"])
         connection.close()
 
     async def scenario():
@@ -136,7 +136,7 @@ def test_notification_committed_in_another_thread_arrives():
         "type": "notification",
         "notification": {
             "id": stored.pk,
-            "kind": "review",
+            "kind": "submission_reviewed",
             "title": "Accepted",
             "body": "",
             "data": {"x": 1},
@@ -155,7 +155,7 @@ def test_nothing_arrives_from_a_rolled_back_transaction():
     def roll_back():
         try:
             with transaction.atomic():
-                notify(user, kind="k", title="never", channels=["in_app"])
+                notify(user, kind="session_reminder", title="never", channels=["in_app"])
                 raise RuntimeError("rolled back")
         except RuntimeError:
             pass

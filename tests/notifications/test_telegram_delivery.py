@@ -9,8 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications import ratelimit, services
-from notifications.models import Delivery
+from broadcasts import services as broadcasts
+from integrations import ratelimit
+from notifications import delivery as sending
+from notifications import services
+from notifications.models import TelegramDelivery
 from notifications.services import notify
 from tests.notifications.conftest import telegram_user
 
@@ -19,8 +22,8 @@ pytestmark = pytest.mark.django_db
 
 def _delivery_for(user, commit):
     with commit(execute=True):
-        notify(user, kind="k", title="Hello")
-    return Delivery.objects.get(user=user)
+        notify(user, kind="session_reminder", title="Hello")
+    return TelegramDelivery.objects.get(user=user)
 
 
 @pytest.fixture
@@ -77,7 +80,7 @@ def test_403_marks_the_user_unreachable_and_is_not_retried(fake_telegram, commit
     fake_telegram.blocked_chats.add(user.telegram_chat_id)
 
     delivery = _delivery_for(user, commit)
-    services.send_telegram_batch(delivery_ids=[delivery.pk])
+    services.send_telegram_deliveries([delivery.pk])
 
     delivery.refresh_from_db()
     user.refresh_from_db()
@@ -89,10 +92,10 @@ def test_403_marks_the_user_unreachable_and_is_not_retried(fake_telegram, commit
 
 
 def test_429_pause_holds_back_other_workers(db, fake_telegram):
-    delivery = Delivery.objects.create(user=telegram_user(), channel="telegram")
+    delivery = TelegramDelivery.objects.create(user=telegram_user(), channel="telegram")
     ratelimit.pause(30)
 
-    result = services.send_telegram_batch(delivery_ids=[delivery.pk])
+    result = services.send_telegram_deliveries([delivery.pk])
 
     # A long pause is not slept through: the task reports it and is rescheduled for then.
     delivery.refresh_from_db()
@@ -124,11 +127,11 @@ def test_5xx_is_retried_with_backoff_then_sent(fake_telegram, commit):
     assert (delivery.state, delivery.attempts, delivery.error) == ("pending", 1, "Bad Gateway")
     assert delivery.next_attempt_at > timezone.now()
 
-    services.send_telegram_batch(delivery_ids=[delivery.pk])  # not due yet: nothing happens
+    services.send_telegram_deliveries([delivery.pk])  # not due yet: nothing happens
     assert len(fake_telegram.calls_of("sendMessage")) == 1
 
-    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    services.dispatch_due()
+    TelegramDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    broadcasts.dispatch_due()
 
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts, delivery.error) == ("sent", 2, "")
@@ -136,29 +139,29 @@ def test_5xx_is_retried_with_backoff_then_sent(fake_telegram, commit):
 
 def test_5xx_gives_up_after_max_attempts_with_the_reason(fake_telegram, commit):
     user = telegram_user()
-    fake_telegram.fail("sendMessage", 500, times=services.TELEGRAM_MAX_ATTEMPTS)
+    fake_telegram.fail("sendMessage", 500, times=sending.TELEGRAM_MAX_ATTEMPTS)
 
     delivery = _delivery_for(user, commit)
-    for _ in range(services.TELEGRAM_MAX_ATTEMPTS - 1):
-        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        services.send_telegram_batch(delivery_ids=[delivery.pk])
+    for _ in range(sending.TELEGRAM_MAX_ATTEMPTS - 1):
+        TelegramDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        services.send_telegram_deliveries([delivery.pk])
 
     delivery.refresh_from_db()
-    assert (delivery.state, delivery.attempts) == ("failed", services.TELEGRAM_MAX_ATTEMPTS)
+    assert (delivery.state, delivery.attempts) == ("failed", sending.TELEGRAM_MAX_ATTEMPTS)
     assert delivery.error == "Gave up after 5 attempts: Internal Server Error"
-    assert len(fake_telegram.calls_of("sendMessage")) == services.TELEGRAM_MAX_ATTEMPTS
+    assert len(fake_telegram.calls_of("sendMessage")) == sending.TELEGRAM_MAX_ATTEMPTS
 
 
 def test_long_body_is_split_into_several_messages(fake_telegram, commit):
     user = telegram_user()
 
     with commit(execute=True):
-        notify(user, kind="k", title="Agenda", body="\n\n".join(["x" * 3000] * 3))
+        notify(user, kind="session_reminder", title="Agenda", body="\n\n".join(["x" * 3000] * 3))
 
     texts = fake_telegram.sent_texts(user.telegram_chat_id)
     assert len(texts) == 3
     assert texts[0] == "<b>Agenda</b>\n\n" + "x" * 3000
-    assert Delivery.objects.get(user=user).state == "sent"
+    assert TelegramDelivery.objects.get(user=user).state == "sent"
 
 
 def test_row_left_sending_past_the_lease_is_reported_not_resent(fake_telegram, settings, commit):
@@ -167,25 +170,27 @@ def test_row_left_sending_past_the_lease_is_reported_not_resent(fake_telegram, s
     fake_telegram.fail("sendMessage", 502)
     delivery = _delivery_for(user, commit)
     # As a worker killed during its request leaves it: marked sending, never settled.
-    Delivery.objects.filter(pk=delivery.pk).update(
+    TelegramDelivery.objects.filter(pk=delivery.pk).update(
         state="sending", sending_at=timezone.now() - timedelta(seconds=61), next_attempt_at=None
     )
 
-    services.dispatch_due()
-    services.send_telegram_batch(delivery_ids=[delivery.pk])
+    broadcasts.dispatch_due()
+    services.send_telegram_deliveries([delivery.pk])
 
     delivery.refresh_from_db()
     assert delivery.state == "failed"
-    assert delivery.error == services.UNKNOWN_OUTCOME
+    assert delivery.error == sending.UNKNOWN_OUTCOME
     assert len(fake_telegram.calls_of("sendMessage")) == 1
 
 
 def test_row_sending_within_the_lease_is_left_alone(db, settings):
     settings.BROADCAST_SENDING_LEASE_SECONDS = 60
     user = telegram_user()
-    delivery = Delivery.objects.create(user=user, channel="telegram", state="sending", sending_at=timezone.now())
+    delivery = TelegramDelivery.objects.create(
+        user=user, channel="telegram", state="sending", sending_at=timezone.now()
+    )
 
-    services.dispatch_due()
+    broadcasts.dispatch_due()
 
     delivery.refresh_from_db()
     assert delivery.state == "sending"
@@ -194,11 +199,11 @@ def test_row_sending_within_the_lease_is_left_alone(db, settings):
 def test_pending_rows_of_a_dead_lane_are_resent(fake_telegram, commit):
     # Pending rows never reached Telegram: resending them cannot duplicate.
     users = [telegram_user() for _ in range(3)]
-    broadcast = services.create_broadcast(title="t", audience={"segment": "all"}, channels=["telegram"])
-    services.start_broadcast(broadcast.pk)
+    broadcast = broadcasts.create_broadcast(title="t", audience={"segment": "all"}, channels=["telegram"])
+    broadcasts.start_broadcast(broadcast.pk)
 
     with commit(execute=True):
-        services.dispatch_due()
+        broadcasts.dispatch_due()
 
     broadcast.refresh_from_db()
     assert (broadcast.status, broadcast.sent) == ("completed", 3)

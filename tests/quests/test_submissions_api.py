@@ -490,3 +490,41 @@ def test_submit_telegram_join_for_a_chat_the_bot_cannot_see_waits_for_an_organis
     assert response.json()["reason"] == "We could not check this chat automatically; an organiser will."
     assert callbacks == []  # no automatic re-check: retrying cannot help
     assert len(fake_telegram.calls_of("getChatMember")) == 1
+
+
+def test_review_with_the_longest_quest_and_task_titles_the_api_accepts(user, user_api, admin_api):
+    # Found by reading: "“<task>” approved" outgrew the notification title column and
+    # "<quest>: <task>" the ledger's reason column, so the approval answered 500 and rolled back.
+    too_long = admin_api.post("/api/v1/quests/", {"title": "Q" * 201, "tasks": []}, format="json")
+    assert too_long.status_code == 400
+    task_too_long = {"title": "T" * 201, "type": "proof", "points": 20, "config": {"kind": "url"}}
+    assert admin_api.post("/api/v1/quests/", {"title": "Q", "tasks": [task_too_long]}, format="json").status_code == 400
+    payload = {
+        "title": "Q" * 200,
+        "bonus_points": 5,
+        "tasks": [{"title": "T" * 200, "type": "proof", "points": 20, "config": {"kind": "url"}}],
+    }
+    created = admin_api.post("/api/v1/quests/", payload, format="json")
+    assert created.status_code == 201
+    task_id = created.json()["tasks"][0]["id"]
+    submitted = user_api.post(
+        f"/api/v1/quests/{created.json()['id']}/tasks/{task_id}/submissions/",
+        {"proof_url": "https://example.org/stage.jpg"},
+        format="json",
+    )
+    assert submitted.status_code == 201
+
+    response = admin_api.post(
+        f"/api/v1/quests/submissions/{submitted.json()['id']}/review/", {"decision": "approve"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["points_awarded"]) == ("approved", 25)
+    notification = Notification.objects.get(user=user)
+    assert notification.title == "“" + "T" * 198 + "…"
+    assert len(notification.title) == 200
+    reasons = list(PointsEntry.objects.filter(user=user).order_by("id").values_list("points", "reason"))
+    assert reasons == [(20, "Q" * 200 + ": " + "T" * 97 + "…"), (5, "Q" * 200 + ": every task done")]
+    assert len(reasons[0][1]) == 300
+    user.refresh_from_db()
+    assert user.points == 25

@@ -19,9 +19,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from broadcasts.models import Broadcast
 from connections.models import Connection
 from meetings.services import create_meeting_window, request_meeting
-from notifications.models import Broadcast, Notification
+from notifications.models import Notification
 from quests.models import Quest, Submission, Task
 from tests.conftest import client_for
 from tests.factories import (
@@ -161,7 +162,7 @@ def world():
     )
     task = Task.objects.create(quest=quest, title="Proof", type="proof", config={"kind": "text"})
     submission = Submission.objects.create(task=task, user=owner, status="pending", text="done")
-    notification = Notification.objects.create(user=owner, kind="k", title="private")
+    notification = Notification.objects.create(user=owner, kind="session_reminder", title="private")
     third = UserFactory()
     connection = Connection.objects.create(from_user=owner, to_user=third)
     broadcast = Broadcast.objects.create(title="B", audience={"segment": "all"}, channels=["in_app"])

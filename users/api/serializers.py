@@ -179,3 +179,9 @@ class BotLoginStatusSerializer(serializers.Serializer):
     access = serializers.CharField(required=False)
     refresh = serializers.CharField(required=False)
     user = MeSerializer(required=False)
+
+
+class EnrichmentStatusSerializer(serializers.Serializer):
+    status = serializers.CharField(source="enrichment_status")
+    summary = serializers.CharField(source="enrichment_summary")
+    tags = serializers.ListField(source="enrichment_tags", child=serializers.CharField())

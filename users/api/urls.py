@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("users/me/", views.MeView.as_view(), name="users-me"),
+    path("users/me/enrich/", views.EnrichView.as_view(), name="users-me-enrich"),
     path("users/me/avatar/", views.AvatarView.as_view(), name="users-me-avatar"),
     path("users/<int:user_id>/", views.UserDetailView.as_view(), name="users-detail"),
 ]

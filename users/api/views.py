@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from ibw.api import IsAuthenticatedUser, LoginThrottle
 from users import services
 from users.api import serializers as s
+from users.enrichment import request_enrichment
 from users.selectors import access_user
 
 ERRORS = {401: OpenApiResponse(description="Error body with code")}
@@ -129,14 +130,26 @@ class MeView(APIView):
     def patch(self, request):
         data = s.MeUpdateInputSerializer(request.user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        links_before = (request.user.twitter, request.user.linkedin)
         user = services.update_profile(request.user, **data.validated_data)
-        if (user.twitter, user.linkedin) != links_before:
-            from integrations.models import EnrichmentTrigger
-            from integrations.services import request_enrichment
-
-            request_enrichment(user, trigger=EnrichmentTrigger.PROFILE, defer=True)
         return Response(s.MeSerializer(user, context={"request": request}).data)
+
+
+class EnrichView(APIView):
+    """Queue a social enrichment of the caller's profile; progress shows in ``enrichment.status``."""
+
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: s.EnrichmentStatusSerializer,
+            429: OpenApiResponse(description="Enriched a short while ago (RATE_LIMITED, Retry-After)"),
+        },
+        tags=["users"],
+    )
+    def post(self, request):
+        request_enrichment(request.user)
+        return Response(s.EnrichmentStatusSerializer(request.user).data, status=status.HTTP_202_ACCEPTED)
 
 
 class AvatarView(APIView):

@@ -1,0 +1,206 @@
+"""
+The bot's commands: one dispatcher for the webhook (through a Celery task)
+and for ``manage.py telegram_bot`` (long polling).
+
+Handlers are plain sync functions that read through the owning apps'
+selectors (conferences, quests, users), write through ``users.services``,
+and return the replies as text; they never talk to Telegram themselves. The
+caller sends the replies, so a reply that meets a 429 can be retried without acting on the
+command a second time. Async callers run ``handle_update`` through
+``sync_to_async``. Replies are HTML: everything a person typed or named
+(titles, rooms, names) is escaped with ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from conferences.selectors import conference_for, sessions_on_day
+from ibw.errors import ApplicationError
+from integrations.telegram import split_message
+from quests.selectors import quest_progress_for
+from users import services as user_services
+from users.models import User
+from users.selectors import active_user_by_telegram_id
+from users.telegram_auth import TelegramIdentity
+
+logger = structlog.get_logger(__name__)
+
+LOGIN_PREFIX = "login_"
+
+HELP = (
+    "<b>IBW bot</b>\n"
+    "/agenda – today's sessions, your bookmarks first\n"
+    "/quests – your quest progress and points\n"
+    "/mute – stop notifications here\n"
+    "/unmute – get notifications here again"
+)
+NOT_LINKED = "Send /start first to link this chat to your IBW account."
+PRIVATE_ONLY = "Please send me this command in a private chat."
+
+
+@dataclass(frozen=True)
+class Reply:
+    chat_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Command:
+    identity: TelegramIdentity
+    chat_id: int
+    private: bool
+    argument: str
+
+
+def handle_update(update: dict[str, Any]) -> list[Reply]:
+    """
+    Act on one Telegram update and return the replies to send, in order.
+
+    Only messages carrying a command (or any text in a private chat, which
+    gets the help) are answered; other updates return no replies. Long
+    replies are split under Telegram's message length.
+    """
+    if isinstance(update.get("my_chat_member"), dict):
+        _chat_member_changed(update["my_chat_member"])
+        return []
+    message = update.get("message")
+    if not isinstance(message, dict):
+        return []
+    text, chat, sender = message.get("text"), message.get("chat"), message.get("from")
+    if not isinstance(text, str) or not isinstance(chat, dict) or not isinstance(sender, dict):
+        return []
+    if sender.get("is_bot") or not isinstance(sender.get("id"), int) or not isinstance(chat.get("id"), int):
+        return []
+    private = chat.get("type") == "private"
+    word, _, argument = text.strip().partition(" ")
+    if not word.startswith("/"):
+        return [Reply(chat["id"], HELP)] if private else []
+    name, _, addressee = word[1:].partition("@")
+    if addressee and addressee.lower() != settings.TELEGRAM_BOT_USERNAME.lower():
+        return []  # "/agenda@other_bot" in a group is for another bot
+    handler = COMMANDS.get(name.lower())
+    if handler is None:
+        return [Reply(chat["id"], HELP)] if private else []
+    command = Command(
+        identity=TelegramIdentity(
+            id=sender["id"],
+            first_name=str(sender.get("first_name") or ""),
+            last_name=str(sender.get("last_name") or ""),
+            username=str(sender.get("username") or ""),
+        ),
+        chat_id=chat["id"],
+        private=private,
+        argument=argument.strip(),
+    )
+    logger.info("bot_command", command=name.lower(), telegram_id=sender["id"])
+    return [Reply(chat["id"], chunk) for chunk in split_message(handler(command))]
+
+
+def _chat_member_changed(change: dict[str, Any]) -> None:
+    """The user blocked (``kicked``) or restarted (``member``) the bot in their private chat."""
+    chat, member = change.get("chat"), change.get("new_chat_member")
+    if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(member, dict):
+        return
+    if member.get("status") == "kicked":
+        user_services.mark_telegram_chat_blocked(chat["id"])
+    elif member.get("status") == "member":
+        user_services.unmark_telegram_chat_blocked(chat["id"])
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def start(command: Command) -> str:
+    if not command.private:
+        return PRIVATE_ONLY
+    if command.argument.startswith(LOGIN_PREFIX):
+        token = command.argument.removeprefix(LOGIN_PREFIX)
+        try:
+            user = user_services.confirm_bot_login_in_chat(token, identity=command.identity, chat_id=command.chat_id)
+        except ApplicationError as exc:
+            return html.escape(exc.message) + " Start a new login in the app."
+        return f"You are logged in as <b>{html.escape(str(user))}</b>. Go back to the app to continue."
+    user = user_services.link_bot_chat(command.identity, chat_id=command.chat_id)
+    return (
+        f"Hello, <b>{html.escape(user.get_short_name())}</b>! This chat is linked to your IBW account; "
+        "notifications will arrive here.\n\n" + HELP
+    )
+
+
+def agenda(command: Command) -> str:
+    user = _linked_user(command)
+    if user is None:
+        return NOT_LINKED
+    conference = conference_for(user)
+    if conference is None:
+        return "No conference is scheduled yet."
+    zone = ZoneInfo(conference.timezone)
+    today = timezone.now().astimezone(zone).date()
+    sessions = sessions_on_day(conference, user=user, day=today)
+    title = f"<b>{html.escape(conference.name)}</b> – {today:%A %-d %B}"
+    if not sessions:
+        return f"{title}\nNo sessions today."
+    lines = [title, ""]
+    for session, bookmarked in sessions:
+        start_at, end_at = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
+        mark = "⭐ " if bookmarked else ""
+        room = f" · {html.escape(session.room.name)}" if session.room else ""
+        lines.append(f"{mark}{start_at:%H:%M}–{end_at:%H:%M} <b>{html.escape(session.title)}</b>{room}")
+    return "\n".join(lines)
+
+
+def quests(command: Command) -> str:
+    user = _linked_user(command)
+    if user is None:
+        return NOT_LINKED
+    progress = quest_progress_for(user)
+    if not progress:
+        return "No quests yet."
+    lines = ["<b>Your quests</b>"]
+    for item in progress:
+        done = item["total"] and item["completed"] >= item["total"]
+        lines.append(f"{'✅' if done else '▫️'} {html.escape(str(item['title']))}: {item['completed']}/{item['total']}")
+    lines.append(f"\nPoints: <b>{user.points}</b>")
+    return "\n".join(lines)
+
+
+def mute(command: Command) -> str:
+    if not user_services.set_telegram_notifications(command.identity.id, enabled=False):
+        return NOT_LINKED
+    return "Notifications muted. Send /unmute to get them here again."
+
+
+def unmute(command: Command) -> str:
+    if not user_services.set_telegram_notifications(command.identity.id, enabled=True):
+        return NOT_LINKED
+    return "Notifications are on again. Send /mute to stop them."
+
+
+def help_(command: Command) -> str:
+    return HELP
+
+
+COMMANDS: dict[str, Callable[[Command], str]] = {
+    "start": start,
+    "agenda": agenda,
+    "quests": quests,
+    "mute": mute,
+    "unmute": unmute,
+    "help": help_,
+}
+
+
+# --- reads ------------------------------------------------------------------------
+
+
+def _linked_user(command: Command) -> User | None:
+    return active_user_by_telegram_id(command.identity.id)

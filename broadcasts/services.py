@@ -1,0 +1,333 @@
+"""
+Broadcasts: a message to an audience segment (``broadcasts.audiences``)
+through the same channels as ``notify``, one ``Delivery`` row per
+(recipient, channel).
+
+Delivery guarantees
+-------------------
+* In-app: a batch of deliveries is claimed (``select_for_update(
+  skip_locked=True)``), its notifications created and the rows marked
+  ``sent`` in one transaction, so each recipient gets exactly one row
+  whatever crashes.
+* Telegram: parallel lanes send the rows under the global rate limit, with
+  the row states of ``notifications.delivery`` (at most once for a message
+  cut off mid-request; 429 pauses everyone, 403 marks the person blocked,
+  5xx retries with backoff).
+* A lane that dies is noticed by ``dispatch_due`` (no heartbeat for
+  ``LANE_HEARTBEAT_SECONDS``) and started again; everything it triggers is
+  idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from broadcasts import tasks
+from broadcasts.audiences import audience_users, normalize_audience
+from broadcasts.errors import BroadcastFinished
+from broadcasts.models import Broadcast, BroadcastStatus, Delivery
+from ibw.errors import ValidationFailed
+from ibw.tasks import enqueue, enqueue_on_commit
+from notifications import delivery
+from notifications import services as notifications
+from notifications.models import Channel, DeliveryState, NotificationKind
+from users.models import User
+
+logger = structlog.get_logger(__name__)
+
+IN_APP_BATCH_SIZE = 500
+EXPANSION_CHUNK = 2000
+# A broadcast whose lanes have not reported for this long is resumed by the sweep.
+LANE_HEARTBEAT_SECONDS = 10
+# A queued broadcast not started after this long lost its start task (broker down): the sweep starts it.
+QUEUED_GRACE_SECONDS = 10
+
+
+def create_broadcast(
+    *,
+    title: str,
+    body: str = "",
+    audience: dict,
+    channels: Iterable[str],
+    send_at: datetime | None = None,
+    created_by: User | None = None,
+) -> Broadcast:
+    """
+    Store a broadcast: ``scheduled`` when ``send_at`` is in the future
+    (started at that time by an ETA task, and by the beat sweep should the
+    ETA task be lost), else ``queued`` and started on commit.
+    """
+    clean = normalize_audience(audience)
+    wanted = [c for c in Channel.values if c in set(channels)]
+    if not wanted:
+        raise ValidationFailed("Choose at least one channel.", details={"channels": ["Choose at least one channel."]})
+    now = timezone.now()
+    scheduled = send_at is not None and send_at > now
+    with transaction.atomic():
+        broadcast = Broadcast.objects.create(
+            title=title,
+            body=body,
+            audience=clean,
+            channels=wanted,
+            send_at=send_at,
+            status=BroadcastStatus.SCHEDULED if scheduled else BroadcastStatus.QUEUED,
+            created_by=created_by,
+        )
+        schedule_start(broadcast)
+    return broadcast
+
+
+def schedule_start(broadcast: Broadcast) -> None:
+    """Enqueue the start of ``broadcast`` on commit: now, or at ``send_at``. Broker down: the sweep starts it."""
+    if broadcast.status == BroadcastStatus.SCHEDULED and broadcast.send_at:
+        enqueue_on_commit(tasks.start_broadcast_task, eta=broadcast.send_at, broadcast_id=broadcast.pk)
+    else:
+        enqueue_on_commit(tasks.start_broadcast_task, broadcast_id=broadcast.pk)
+
+
+def start_broadcast(broadcast_id: int) -> bool:
+    """
+    Expand a due ``scheduled``/``queued`` broadcast into its deliveries and
+    mark it ``sending``, in one transaction (either every row exists or the
+    broadcast is still waiting); enqueue its batches on commit.
+
+    Idempotent: a broadcast already started, cancelled, or not yet due is
+    left alone and ``False`` returned. Telegram rows are made only for
+    people who can receive Telegram.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        broadcast = (
+            Broadcast.objects.select_for_update()
+            .filter(pk=broadcast_id, status__in=[BroadcastStatus.SCHEDULED, BroadcastStatus.QUEUED])
+            .first()
+        )
+        if broadcast is None or (broadcast.send_at and broadcast.send_at > now):
+            return False
+        try:
+            users = audience_users(broadcast.audience)
+        except Exception as exc:  # the audience's data went away (event deleted, ...): report it
+            broadcast.status = BroadcastStatus.FAILED
+            broadcast.error = str(exc)[:500]
+            broadcast.finished_at = now
+            broadcast.save(update_fields=["status", "error", "finished_at"])
+            return False
+        for channel in broadcast.channels:
+            recipients = users
+            if channel == Channel.TELEGRAM:
+                recipients = users.filter(
+                    telegram_chat_id__isnull=False, notify_telegram=True, telegram_blocked_at__isnull=True
+                )
+            ids = recipients.order_by("pk").values_list("pk", flat=True)
+            chunk: list[Delivery] = []
+            for user_id in ids.iterator(chunk_size=EXPANSION_CHUNK):
+                chunk.append(Delivery(broadcast=broadcast, user_id=user_id, channel=channel))
+                if len(chunk) >= EXPANSION_CHUNK:
+                    Delivery.objects.bulk_create(chunk, ignore_conflicts=True)
+                    chunk = []
+            if chunk:
+                Delivery.objects.bulk_create(chunk, ignore_conflicts=True)
+        broadcast.total = Delivery.objects.filter(broadcast=broadcast).count()
+        broadcast.status = BroadcastStatus.SENDING
+        broadcast.started_at = now
+        broadcast.save(update_fields=["total", "status", "started_at"])
+        enqueue_lanes(broadcast_id, broadcast.channels)
+    if broadcast.total == 0:
+        finish_broadcast_if_done(broadcast_id)
+    return True
+
+
+def enqueue_lanes(broadcast_id: int, channels: Iterable[str]) -> None:
+    """
+    Start the batch tasks of a sending broadcast once the current
+    transaction commits (idempotent: batches claim rows). Broker down: the
+    beat sweep resumes broadcasts whose lanes are not alive.
+    """
+    # The lanes count as alive from their enqueue on, so the sweep does not start spare ones meanwhile.
+    transaction.on_commit(lambda: _beat(broadcast_id))
+    if Channel.IN_APP in channels:
+        enqueue_on_commit(tasks.send_in_app_batch_task, broadcast_id=broadcast_id)
+    if Channel.TELEGRAM in channels:
+        for _ in range(max(1, settings.BROADCAST_LANES)):
+            enqueue_on_commit(tasks.send_telegram_batch_task, broadcast_id=broadcast_id)
+
+
+def cancel_broadcast(broadcast: Broadcast) -> Broadcast:
+    """
+    Stop ``broadcast``: deliveries not yet started become ``cancelled``; a
+    Telegram message already in flight finishes and counts as sent.
+    Cancelling a cancelled broadcast changes nothing; a finished one is
+    ``BroadcastFinished``. Locks the broadcast row.
+    """
+    with transaction.atomic():
+        locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
+        if locked.status == BroadcastStatus.CANCELLED:
+            return locked
+        if not locked.is_active:
+            raise BroadcastFinished()
+        Delivery.objects.filter(broadcast=locked, state=DeliveryState.PENDING).update(state=DeliveryState.CANCELLED)
+        locked.status = BroadcastStatus.CANCELLED
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["status", "finished_at"])
+    return refresh_progress(locked.pk)
+
+
+def refresh_progress(broadcast_id: int) -> Broadcast:
+    """Recount ``sent``/``failed`` from the delivery rows (counts, not increments: crash-proof)."""
+    counts = dict(
+        Delivery.objects.filter(broadcast_id=broadcast_id)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    Broadcast.objects.filter(pk=broadcast_id).update(
+        sent=counts.get(DeliveryState.SENT, 0), failed=counts.get(DeliveryState.FAILED, 0)
+    )
+    return Broadcast.objects.get(pk=broadcast_id)
+
+
+def finish_broadcast_if_done(broadcast_id: int) -> bool:
+    """Mark a ``sending`` broadcast ``completed`` (or ``failed`` when nothing got through) once no row is open."""
+    open_rows = Delivery.objects.filter(
+        broadcast_id=broadcast_id, state__in=[DeliveryState.PENDING, DeliveryState.SENDING]
+    )
+    broadcast = refresh_progress(broadcast_id)
+    if broadcast.status != BroadcastStatus.SENDING or open_rows.exists():
+        return False
+    status = BroadcastStatus.FAILED if broadcast.failed and not broadcast.sent else BroadcastStatus.COMPLETED
+    return bool(
+        Broadcast.objects.filter(pk=broadcast_id, status=BroadcastStatus.SENDING).update(
+            status=status, finished_at=timezone.now()
+        )
+    )
+
+
+def _beat(broadcast_id: int) -> None:
+    try:
+        cache.set(f"notifications:lane:{broadcast_id}", 1, timeout=LANE_HEARTBEAT_SECONDS)
+    except Exception as exc:  # a missed heartbeat only means the sweep starts a spare lane
+        logger.warning("lane_heartbeat_failed", error=str(exc))
+
+
+def _lane_alive(broadcast_id: int) -> bool:
+    try:
+        return bool(cache.get(f"notifications:lane:{broadcast_id}"))
+    except Exception:  # Redis down: assume dead, a spare lane is harmless
+        return False
+
+
+# --- in-app lane ---------------------------------------------------------------------------
+
+
+def send_in_app_batches(broadcast_id: int, *, budget_seconds: float = 20.0) -> bool:
+    """
+    Send the in-app deliveries of a broadcast in batches; return ``True``
+    when none is left. Each batch claims its rows (skip locked), creates the
+    notifications and marks the rows ``sent`` in one transaction: exactly once.
+    """
+    deadline = time.monotonic() + budget_seconds
+    while time.monotonic() < deadline:
+        _beat(broadcast_id)
+        if _send_in_app_batch(broadcast_id) == 0:
+            finish_broadcast_if_done(broadcast_id)
+            return True
+    refresh_progress(broadcast_id)
+    return False
+
+
+def _send_in_app_batch(broadcast_id: int) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(broadcast_id=broadcast_id, channel=Channel.IN_APP, state=DeliveryState.PENDING)
+            .order_by("id")
+            .values_list("pk", "user_id")[:IN_APP_BATCH_SIZE]
+        )
+        if not rows:
+            return 0
+        broadcast = Broadcast.objects.get(pk=broadcast_id)
+        notifications.store_in_app(
+            [user_id for _, user_id in rows],
+            kind=NotificationKind.BROADCAST,
+            title=broadcast.title,
+            body=broadcast.body,
+            data={"broadcast": broadcast_id},
+        )
+        Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            state=DeliveryState.SENT, sent_at=now, attempts=F("attempts") + 1
+        )
+    return len(rows)
+
+
+# --- Telegram lanes --------------------------------------------------------------------------
+
+
+def send_telegram_batch(broadcast_id: int, *, budget_seconds: float = 10.0) -> delivery.LaneResult:
+    """
+    One Telegram lane of a ``sending`` broadcast for at most
+    ``budget_seconds`` (see ``notifications.delivery`` for the row states);
+    several run in parallel, each claiming its own rows. Finishes the
+    broadcast when the lane finds nothing left.
+    """
+    # No join on the broadcast when locking: ``claim`` locks only the
+    # delivery rows, so parallel lanes do not skip each other. Cancelling
+    # turns pending rows into cancelled ones, which is what stops the lanes.
+    result = delivery.send_telegram_rows(
+        Delivery.objects.filter(broadcast_id=broadcast_id),
+        related=("broadcast",),
+        budget_seconds=budget_seconds,
+        heartbeat=lambda: _beat(broadcast_id),
+        progress=lambda: refresh_progress(broadcast_id),
+    )
+    if result.drained:
+        finish_broadcast_if_done(broadcast_id)
+    else:
+        refresh_progress(broadcast_id)
+    return result
+
+
+def next_retry_in(broadcast_id: int) -> float | None:
+    """Seconds until the earliest pending Telegram retry of ``broadcast_id``, or ``None`` when none waits."""
+    return delivery.next_retry_in(Delivery.objects.filter(broadcast_id=broadcast_id))
+
+
+# --- the sweep ---------------------------------------------------------------------------
+
+
+def dispatch_due() -> dict:
+    """
+    The beat job (every few seconds): start broadcasts whose time has come,
+    settle rows cut off by a crash, resume broadcasts whose batch tasks died
+    (a killed worker's task message is only redelivered after the broker's
+    visibility timeout), finish drained ones, and retry due ``notify``
+    Telegram copies. Everything it triggers is idempotent.
+    """
+    now = timezone.now()
+    started = 0
+    due = Broadcast.objects.filter(
+        Q(status=BroadcastStatus.SCHEDULED, send_at__lte=now)
+        | Q(status=BroadcastStatus.QUEUED, created_at__lte=now - timedelta(seconds=QUEUED_GRACE_SECONDS))
+    ).values_list("pk", flat=True)
+    for broadcast_id in due:
+        enqueue(tasks.start_broadcast_task, broadcast_id=broadcast_id)
+        started += 1
+    settled = delivery.settle_stale(Delivery.objects.all()) + notifications.settle_stale_deliveries()
+    resumed = 0
+    for broadcast in Broadcast.objects.filter(status=BroadcastStatus.SENDING).only("pk", "channels"):
+        if finish_broadcast_if_done(broadcast.pk) or _lane_alive(broadcast.pk):
+            continue
+        if Delivery.objects.filter(delivery.due(now), broadcast_id=broadcast.pk, state=DeliveryState.PENDING).exists():
+            enqueue_lanes(broadcast.pk, broadcast.channels)
+            resumed += 1
+    retried = notifications.retry_due_deliveries()
+    return {"started": started, "settled": settled, "resumed": resumed, "retried": retried}
