@@ -49,6 +49,7 @@ from meetings.models import (
     MeetingWindow,
 )
 from meetings.selectors import access_meeting
+from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
@@ -133,7 +134,7 @@ def _local_time(meeting: Meeting) -> str:
     return f"{timezone.localtime(meeting.starts_at, ZoneInfo(meeting.conference.timezone)):%a %H:%M}"
 
 
-def _notify(meeting: Meeting, *, to: User, about: User, kind: str, title: str, body: str = "") -> None:
+def _notify(meeting: Meeting, *, to: User, about: User, kind: NotificationKind, title: str, body: str = "") -> None:
     notify(
         to,
         kind=kind,
@@ -191,7 +192,7 @@ def request_meeting(
                 meeting,
                 to=other,
                 about=user,
-                kind="meeting_requested",
+                kind=NotificationKind.MEETING_REQUESTED,
                 title=f"{user.get_display_name()} wants to meet you at {_local_time(meeting)}",
                 body=message,
             )
@@ -270,7 +271,7 @@ def accept_meeting(user: User, *, meeting_id: int) -> Meeting:
             meeting,
             to=meeting.requester,
             about=user,
-            kind="meeting_accepted",
+            kind=NotificationKind.MEETING_ACCEPTED,
             title=f"{user.get_display_name()} accepted: {_local_time(meeting)} at table {table.name}",
         )
     return meeting
@@ -301,7 +302,7 @@ def decline_meeting(user: User, *, meeting_id: int) -> Meeting:
             meeting,
             to=meeting.requester,
             about=user,
-            kind="meeting_declined",
+            kind=NotificationKind.MEETING_DECLINED,
             title=f"{user.get_display_name()} declined meeting at {_local_time(meeting)}",
         )
     return meeting
@@ -345,7 +346,7 @@ def _cancel(meeting: Meeting, *, by: User | None) -> None:
             meeting,
             to=person,
             about=other,
-            kind="meeting_cancelled",
+            kind=NotificationKind.MEETING_CANCELLED,
             title=f"{who} cancelled your meeting at {_local_time(meeting)}",
         )
 
@@ -387,7 +388,7 @@ def send_meeting_reminders(*, now: datetime | None = None) -> int:
             for person, other in ((meeting.requester, meeting.recipient), (meeting.recipient, meeting.requester)):
                 notify(
                     person,
-                    kind="meeting_reminder",
+                    kind=NotificationKind.MEETING_REMINDER,
                     title=f"In {minutes} min: meeting {other.get_display_name()} at table {table}"[:200],
                     body=f"{_local_time(meeting)}, table {table}.",
                     data={
