@@ -20,4 +20,6 @@ urlpatterns = [
         views.RecommendationListView.as_view(),
         name="connections-recommendations",
     ),
+    # The personal feed of sessions, events and meetings; the path is the contract's (no meetings/ prefix).
+    path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),
 ]

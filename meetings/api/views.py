@@ -1,7 +1,11 @@
-"""Meeting windows, the slot finder, meetings, and who-to-meet recommendations; the rules live in ``meetings.services``."""
+"""Meeting windows, the slot finder, meetings, who-to-meet recommendations and the personal calendar feed; the rules live in ``meetings.services``."""
 
 from __future__ import annotations
 
+import hashlib
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -9,10 +13,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conferences.organizers import CanManageConference
-from conferences.selectors import access_conference
-from ibw.api import IsAuthenticatedUser, PageNumberPagination, unpaginated, unpaginated_schema
+from conferences.selectors import access_conference, calendar_owner
+from ibw.api import (
+    IsAuthenticatedUser,
+    NonJSONViewMixin,
+    PageNumberPagination,
+    cache_headers,
+    etag_matches,
+    make_etag,
+    not_modified,
+    unpaginated,
+    unpaginated_schema,
+)
 from meetings import services
 from meetings.api import serializers as s
+from meetings.calendar import personal_calendar
 from meetings.models import Meeting, MeetingWindow
 from meetings.recommendations import recommendations_for
 from meetings.selectors import (
@@ -180,3 +195,24 @@ class RecommendationListView(APIView):
         conference = access_conference(query.validated_data["conference"])
         results = recommendations_for(request.user, conference=conference, limit=query.validated_data["limit"])
         return Response(s.RecommendationListSerializer({"results": results}, context={"request": request}).data)
+
+
+class CalendarFeedView(NonJSONViewMixin, APIView):
+    """
+    A person's calendar for calendar apps, which cannot send a JWT: the secret
+    in the URL is the credential. Sessions, side events and accepted
+    meetings together, so it lives with meetings (the highest layer it reads).
+    """
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
+    def get(self, request, token: str):
+        body = personal_calendar(calendar_owner(token), host=request.get_host())
+        etag = make_etag("feed", hashlib.sha256(body).hexdigest())
+        if etag_matches(request, etag):
+            return not_modified(etag, private=True)
+        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+        cache_headers(response, etag, private=True)
+        return response
