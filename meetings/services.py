@@ -220,7 +220,8 @@ def accept_meeting(user: User, *, meeting_id: int) -> Meeting:
     a time, so the checks below see every earlier accept. 409 ``SLOT_TAKEN``
     when either person already holds an accepted meeting overlapping this
     one; 409 ``NO_TABLE_FREE`` when every table of the window is taken in
-    the slot; 409 ``CONFLICT`` when the request was declined or cancelled.
+    the slot; 409 ``CONFLICT`` when the request was declined or cancelled,
+    or its slot has already started.
     The seat and table constraints stay the last word should anything
     bypass the lock.
     """
@@ -236,6 +237,8 @@ def accept_meeting(user: User, *, meeting_id: int) -> Meeting:
             return meeting
         if meeting.status != MeetingStatus.PENDING:
             raise MeetingClosed()
+        if meeting.starts_at <= timezone.now():
+            raise MeetingClosed("This meeting's slot has already started.")
         people = [meeting.requester_id, meeting.recipient_id]
         if (
             Meeting.objects.filter(

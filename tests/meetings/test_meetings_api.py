@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.conf import settings
 
 from conferences.organizers import add_organizer
@@ -608,3 +609,15 @@ def test_models_keep_tables_and_slots_with_their_window(window):
     assert MeetingTable.objects.filter(window=window).count() == 2
     assert MeetingSlot.objects.filter(window=window).count() == 4
     assert MeetingStatus.ACCEPTED == "accepted"
+
+
+def test_accepting_after_the_slot_started_conflicts(alice, bob, conference):
+    window = make_window(conference, starts_at=next_hour(2))
+    meeting = request_meeting(alice, conference=conference, with_user_id=bob.pk, starts_at=_slot(window).starts_at)
+
+    with time_machine.travel(meeting.starts_at + timedelta(minutes=1), tick=False):
+        response = client_for(bob).post(f"{MEETINGS}{meeting.pk}/accept/")
+
+    assert response.status_code == 409
+    assert response.json() == {"error": "This meeting's slot has already started.", "code": "CONFLICT"}
+    assert Meeting.objects.get(pk=meeting.pk).status == "pending"
