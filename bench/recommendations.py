@@ -242,7 +242,7 @@ def main() -> None:
         from django.db import connections
         from rest_framework.test import APIRequestFactory
 
-        from connections.api.views import RecommendationListView
+        from meetings.api.views import RecommendationListView
         from meetings.recommendations import clear_cached_recommendations
 
         rng = random.Random(SEED)
