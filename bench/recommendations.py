@@ -189,7 +189,7 @@ def _time_calls(view, factory, conference, callers, *, cold: bool, cold_index: b
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import force_authenticate
 
-    from connections.recommendations import clear_cached_recommendations
+    from meetings.recommendations import clear_cached_recommendations
 
     timings: list[float] = []
     cpu: list[float] = []
@@ -242,8 +242,8 @@ def main() -> None:
         from django.db import connections
         from rest_framework.test import APIRequestFactory
 
-        from connections.api.views import RecommendationListView
-        from connections.recommendations import clear_cached_recommendations
+        from meetings.api.views import RecommendationListView
+        from meetings.recommendations import clear_cached_recommendations
 
         rng = random.Random(SEED)
         if reuse:
@@ -305,7 +305,7 @@ def main() -> None:
                 f"{_percentile(values, 50):.1f} / {_percentile(values, 99):.1f} ms | {note}"
             )
 
-        from connections.recommendations import recommendations_for
+        from meetings.recommendations import recommendations_for
 
         top = recommendations_for(callers[0], conference=conference, limit=1)
         if top:

@@ -3,7 +3,7 @@ The bot's commands: one dispatcher for the webhook (through a Celery task)
 and for ``manage.py telegram_bot`` (long polling).
 
 Handlers are plain sync functions that read through the owning apps'
-selectors (conferences, quests, users), write through ``users.services``,
+selectors (conferences, meetings, quests, users), write through ``users.services``,
 and return the replies as text; they never talk to Telegram themselves. The
 caller sends the replies, so a reply that meets a 429 can be retried without acting on the
 command a second time. Async callers run ``handle_update`` through
@@ -23,9 +23,10 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
-from conferences.selectors import conference_for, sessions_on_day
+from conferences.selectors import conference_for, next_bookmarked_session, sessions_on_day
 from ibw.errors import ApplicationError
 from integrations.telegram import split_message
+from meetings.selectors import next_accepted_meeting
 from quests.selectors import quest_progress_for
 from users import services as user_services
 from users.models import User
@@ -39,6 +40,7 @@ LOGIN_PREFIX = "login_"
 HELP = (
     "<b>IBW bot</b>\n"
     "/agenda – today's sessions, your bookmarks first\n"
+    "/next – your next bookmarked session or meeting\n"
     "/quests – your quest progress and points\n"
     "/mute – stop notifications here\n"
     "/unmute – get notifications here again"
@@ -158,6 +160,30 @@ def agenda(command: Command) -> str:
     return "\n".join(lines)
 
 
+def next_(command: Command) -> str:
+    """The earliest of the person's next bookmarked session and next accepted meeting (one still running counts)."""
+    user = _linked_user(command)
+    if user is None:
+        return NOT_LINKED
+    now = timezone.now()
+    session = next_bookmarked_session(user, now=now)
+    meeting = next_accepted_meeting(user, now=now)
+    if meeting is not None and (session is None or meeting.starts_at <= session.starts_at):
+        zone = ZoneInfo(meeting.conference.timezone)
+        other = meeting.recipient if meeting.requester_id == user.pk else meeting.requester
+        table = html.escape(meeting.table.name) if meeting.table else "?"
+        when = f"{meeting.starts_at.astimezone(zone):%a %H:%M}–{meeting.ends_at.astimezone(zone):%H:%M}"
+        label = "Now" if meeting.starts_at <= now else "Next"
+        return f"{label}: meeting with <b>{html.escape(other.get_display_name())}</b> at table <b>{table}</b>, {when}"
+    if session is not None:
+        zone = ZoneInfo(session.conference.timezone)
+        when = f"{session.starts_at.astimezone(zone):%a %H:%M}–{session.ends_at.astimezone(zone):%H:%M}"
+        room = f" · {html.escape(session.room.name)}" if session.room else ""
+        label = "Now" if session.starts_at <= now else "Next"
+        return f"{label}: <b>{html.escape(session.title)}</b>, {when}{room}"
+    return "Nothing ahead: no bookmarked session or meeting is coming up."
+
+
 def quests(command: Command) -> str:
     user = _linked_user(command)
     if user is None:
@@ -192,6 +218,7 @@ def help_(command: Command) -> str:
 COMMANDS: dict[str, Callable[[Command], str]] = {
     "start": start,
     "agenda": agenda,
+    "next": next_,
     "quests": quests,
     "mute": mute,
     "unmute": unmute,

@@ -306,6 +306,16 @@ def bookmarked_sessions_for_feed(user: User) -> QuerySet[Session]:
     )
 
 
+def next_bookmarked_session(user: User, *, now: datetime) -> Session | None:
+    """Return ``user``'s bookmarked session (any conference) that ends soonest after ``now``, or ``None``."""
+    return (
+        Session.objects.filter(bookmarks__user=user, ends_at__gt=now)
+        .select_related("room", "conference")
+        .order_by("starts_at", "id")
+        .first()
+    )
+
+
 def conference_for(user: User, *, today: date | None = None) -> Conference | None:
     """
     Return the conference ``user`` registered for most recently, else the one

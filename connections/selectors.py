@@ -40,6 +40,16 @@ def blocked_user_ids(user: User) -> set[int]:
     return ids
 
 
+def blocked_or_connected_user_ids(user: User) -> set[int]:
+    """
+    Return ``blocked_user_ids(user) | connected_user_ids(user)`` in one query
+    (a UNION ALL of both tables): everyone ``user`` must not be recommended.
+    """
+    blocks = Block.objects.filter(Q(blocker=user) | Q(blocked=user)).values_list("blocker_id", "blocked_id")
+    rows = Connection.objects.filter(Q(from_user=user) | Q(to_user=user)).values_list("from_user_id", "to_user_id")
+    return {b if a == user.pk else a for a, b in blocks.union(rows, all=True)}
+
+
 def connections_for(user: User, *, status: str | None = None, direction: str | None = None) -> QuerySet[Connection]:
     """
     Return ``user``'s connections and requests, newest first, with both

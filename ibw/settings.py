@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "conferences",
     "events",
     "connections",
+    "meetings",
     "quests",
     "notifications",
     "broadcasts",
@@ -205,6 +206,7 @@ CELERY_TASK_ROUTES = {
     "integrations.send_bot_reply": {"queue": "critical"},
     "notifications.send_telegram_deliveries": {"queue": "critical"},
     "conferences.send_session_reminders": {"queue": "critical"},
+    "meetings.send_meeting_reminders": {"queue": "critical"},
     "integrations.enrich_user": {"queue": "low"},
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
@@ -224,6 +226,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "conferences.send_session_reminders",
         "schedule": 60.0,
     },
+}
+# Meetings: every minute, remind both people of each accepted meeting starting
+# within MEETING_REMINDER_MINUTES, with its table (each meeting claimed once).
+CELERY_BEAT_SCHEDULE["meetings-send-reminders"] = {
+    "task": "meetings.send_meeting_reminders",
+    "schedule": 60.0,
 }
 # Notifications: every 5 seconds, start broadcasts whose send_at has come,
 # restart stalled broadcast batches (a worker died) and due Telegram retries,
@@ -476,3 +484,5 @@ AGENDA_VERSION_SECONDS = env.int("AGENDA_VERSION_SECONDS", default=5)
 
 # Notifications a session reminder sends this many minutes before the start.
 SESSION_REMINDER_MINUTES = env.int("SESSION_REMINDER_MINUTES", default=15)
+# Both people of an accepted meeting are reminded, with the table, this many minutes before it starts.
+MEETING_REMINDER_MINUTES = env.int("MEETING_REMINDER_MINUTES", default=5)

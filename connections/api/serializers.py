@@ -4,7 +4,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connections.models import Connection, ConnectionStatus
-from connections.recommendations import MAX_LIMIT
 from users.api.serializers import PublicProfileSerializer
 
 
@@ -44,21 +43,6 @@ class ConnectionScanInputSerializer(serializers.Serializer):
 class ConnectionListFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[ConnectionStatus.PENDING, ConnectionStatus.ACCEPTED], required=False)
     direction = serializers.ChoiceField(choices=["incoming", "outgoing"], required=False)
-
-
-class RecommendationQuerySerializer(serializers.Serializer):
-    conference = serializers.SlugField(max_length=80)
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False, default=10)
-
-
-class RecommendationSerializer(serializers.Serializer):
-    user = PublicProfileSerializer()
-    score = serializers.IntegerField()
-    reasons = serializers.ListField(child=serializers.CharField())
-
-
-class RecommendationListSerializer(serializers.Serializer):
-    results = RecommendationSerializer(many=True)
 
 
 class BlockSerializer(serializers.Serializer):

@@ -4,13 +4,8 @@ from connections.api import views
 
 urlpatterns = [
     path("users/<int:user_id>/block/", views.UserBlockView.as_view(), name="users-block"),
-    # recommendations/ and scan/ before <int:pk>/ so they are never read as ids.
+    # scan/ before <int:pk>/ so it is never read as an id.
     path("connections/", views.ConnectionListCreateView.as_view(), name="connections"),
-    path(
-        "connections/recommendations/",
-        views.RecommendationListView.as_view(),
-        name="connections-recommendations",
-    ),
     path("connections/scan/", views.ConnectionScanView.as_view(), name="connections-scan"),
     path("connections/<int:pk>/", views.ConnectionDetailView.as_view(), name="connections-detail"),
     path("connections/<int:pk>/accept/", views.ConnectionAcceptView.as_view(), name="connections-accept"),

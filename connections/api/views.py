@@ -1,4 +1,4 @@
-"""Connections, badge scans, recommendations, blocking and the attendee directory; the rules live in ``connections.services``."""
+"""Connections, badge scans, blocking and the attendee directory; the rules live in ``connections.services``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from conferences.selectors import access_conference
 from connections import services
 from connections.api import serializers as s
 from connections.models import Connection
-from connections.recommendations import recommendations_for
 from connections.selectors import access_connection, attendees_directory, connections_for
 from ibw.api import IsAuthenticatedUser, PageNumberPagination
 from users.api.serializers import PublicProfileSerializer
@@ -114,24 +113,6 @@ class ConnectionDeclineView(APIView):
     def post(self, request, pk: int):
         connection = services.decline_connection(request.user, connection_id=pk)
         return Response(s.ConnectionSerializer(connection, context={"request": request}).data)
-
-
-class RecommendationListView(APIView):
-    """People to meet at a conference, best first, each with the reasons in words."""
-
-    permission_classes = [IsAuthenticatedUser]
-
-    @extend_schema(
-        parameters=[s.RecommendationQuerySerializer],
-        responses={200: s.RecommendationListSerializer, 400: ERROR, 404: ERROR},
-        tags=TAGS,
-    )
-    def get(self, request):
-        query = s.RecommendationQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        conference = access_conference(query.validated_data["conference"])
-        results = recommendations_for(request.user, conference=conference, limit=query.validated_data["limit"])
-        return Response(s.RecommendationListSerializer({"results": results}, context={"request": request}).data)
 
 
 class UserBlockView(APIView):

@@ -8,6 +8,4 @@ urlpatterns = [
     path("events/<int:event_id>/rsvp/", views.EventRSVPView.as_view(), name="event-rsvp"),
     path("events/<int:event_id>/rsvps/", views.EventRSVPListView.as_view(), name="event-rsvp-list"),
     path("events/<int:event_id>/check-ins/", views.EventCheckInView.as_view(), name="event-check-in"),
-    # The personal feed of sessions and events; the path is the contract's (no events/ prefix).
-    path("calendar/<str:token>.ics", views.CalendarFeedView.as_view(), name="calendar-feed"),
 ]

@@ -1,33 +1,23 @@
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, time
 
-from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conferences.selectors import calendar_owner
 from events import selectors, services
 from events.api import serializers as s
-from events.calendar import personal_calendar
 from events.models import RSVP
 from ibw.api import (
     IsAuthenticatedUser,
     IsOrganizer,
     IsUserOrAdmin,
-    NonJSONViewMixin,
     actor,
-    cache_headers,
-    etag_matches,
     is_admin,
-    make_etag,
-    not_modified,
 )
 from ibw.errors import ValidationFailed
 
@@ -171,28 +161,3 @@ class EventCheckInView(APIView):
         data.is_valid(raise_exception=True)
         rsvp = services.check_in_guest_by(event, **data.validated_data, by=actor(request))
         return Response(s.RSVPSerializer(rsvp).data)
-
-
-# --- Personal calendar feed -------------------------------------------------------------------
-
-
-@extend_schema(tags=["users"])
-class CalendarFeedView(NonJSONViewMixin, APIView):
-    """
-    A person's calendar for calendar apps, which cannot send a JWT: the secret
-    in the URL is the credential. Sessions and side events together, so it
-    lives with events (which may read conferences, not the reverse).
-    """
-
-    authentication_classes: list = []
-    permission_classes: list = []
-
-    @extend_schema(responses={(200, "text/calendar"): OpenApiTypes.STR})
-    def get(self, request, token: str):
-        body = personal_calendar(calendar_owner(token), host=request.get_host())
-        etag = make_etag("feed", hashlib.sha256(body).hexdigest())
-        if etag_matches(request, etag):
-            return not_modified(etag, private=True)
-        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-        cache_headers(response, etag, private=True)
-        return response

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from broadcasts.models import Broadcast
 from connections.models import Connection
+from meetings.services import create_meeting_window, request_meeting
 from notifications.models import Notification
 from quests.models import Quest, Submission, Task
 from tests.conftest import client_for
@@ -93,8 +94,9 @@ ADMIN = {
     "POST /api/v1/quests/submissions/{id}/review/",
 }
 
-# Roles (organizer, staff) and hosts: a plain user gets 403; admins pass.
+# Roles (organizer, staff), hosts and co-organizers: a plain user gets 403; admins pass.
 ROLE_OR_HOST = {
+    "POST /api/v1/conferences/{slug}/meeting-windows/",
     "POST /api/v1/conferences/{slug}/check-ins/",
     "POST /api/v1/events/",
     "PATCH /api/v1/events/{event_id}/",
@@ -108,6 +110,8 @@ USER = {
     "POST /api/v1/conferences/{slug}/attendance/",
     "GET /api/v1/conferences/{slug}/attendance/badge.png",
     "GET /api/v1/conferences/{slug}/attendees/",
+    "GET /api/v1/conferences/{slug}/meeting-slots/",
+    "GET /api/v1/conferences/{slug}/meeting-windows/",
     "GET /api/v1/conferences/{slug}/my-agenda/",
     "POST /api/v1/conferences/{slug}/sessions/{session_id}/bookmark/",
     "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/bookmark/",
@@ -122,6 +126,12 @@ USER = {
     "POST /api/v1/events/{event_id}/rsvp/",
     "DELETE /api/v1/events/{event_id}/rsvp/",
     "GET /api/v1/leaderboard/",
+    "GET /api/v1/meetings/",
+    "POST /api/v1/meetings/",
+    "GET /api/v1/meetings/{id}/",
+    "POST /api/v1/meetings/{id}/accept/",
+    "POST /api/v1/meetings/{id}/cancel/",
+    "POST /api/v1/meetings/{id}/decline/",
     "GET /api/v1/notifications/",
     "POST /api/v1/notifications/{id}/read/",
     "POST /api/v1/notifications/read-all/",
@@ -174,6 +184,13 @@ def world():
     connection = Connection.objects.create(from_user=owner, to_user=third)
     broadcast = Broadcast.objects.create(title="B", audience={"segment": "all"}, channels=["in_app"])
     AttendanceFactory(conference=conference, user=owner)
+    AttendanceFactory(conference=conference, user=third)
+    window = create_meeting_window(
+        conference, starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=3), tables=["T1"]
+    )
+    meeting = request_meeting(
+        owner, conference=conference, with_user_id=third.pk, starts_at=window.slots.first().starts_at
+    )
     return {
         "slug": conference.slug,
         "session_id": session.pk,
@@ -188,6 +205,7 @@ def world():
         "submission": submission,
         "notification": notification,
         "connection": connection,
+        "meeting": meeting,
         "broadcast": broadcast,
         "owner": owner,
         "third": third,
@@ -208,6 +226,8 @@ def _url(operation: str, world: dict) -> tuple[str, str]:
                 return str(world["notification"].pk)
             if "/connections/" in path:
                 return str(world["connection"].pk)
+            if "/meetings/" in path:
+                return str(world["meeting"].pk)
             return str(world["quest_id"])
         return str(world[name])
 
@@ -301,6 +321,22 @@ def test_a_connection_between_two_others_is_404_to_a_third(world, action):
 
     assert response.status_code == 404
     assert Connection.objects.filter(pk=pk, status="pending").exists()
+
+
+@pytest.mark.parametrize("action", ["get", "accept", "decline", "cancel"])
+def test_a_meeting_between_two_others_is_404_to_a_third(world, action):
+    outsider = client_for(UserFactory())
+    pk = world["meeting"].pk
+
+    if action == "get":
+        response = outsider.get(f"/api/v1/meetings/{pk}/")
+    else:
+        response = outsider.post(f"/api/v1/meetings/{pk}/{action}/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    world["meeting"].refresh_from_db()
+    assert world["meeting"].status == "pending"
 
 
 @pytest.mark.parametrize("action", ["accept", "decline"])

@@ -4,8 +4,8 @@ import pytest
 from django.core.cache import cache
 
 from connections.models import ConnectionStatus
-from connections.recommendations import roles_in_title
 from connections.selectors import blocked_user_ids
+from meetings.recommendations import roles_in_title
 from tests.conftest import client_for
 from tests.connections.factories import BlockFactory, BookmarkFactory, ConnectionFactory, RSVPFactory
 from tests.factories import (
@@ -56,6 +56,7 @@ def test_recommendations_explain_shared_interests_case_insensitively(me, confere
             "user": response.json()["results"][0]["user"],
             "score": 6,
             "reasons": ["Shared interests: ZK, DeFi"],
+            "next_free_slot": None,
         }
     ]
     assert response.json()["results"][0]["user"]["id"] == other.pk

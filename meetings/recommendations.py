@@ -25,6 +25,10 @@ results for ``CACHE_TTL`` seconds. Exclusions (connections, blocks,
 ``directory_visible``) are applied again on every read, so a cached list
 never shows someone just blocked or connected. Both caches fail open: with
 Redis down, every call computes.
+
+Each result also offers ``next_free_slot``, a meeting slot free for both
+people; that is why this module lives in ``meetings`` (``connections`` sits
+below it and cannot read meeting slots). It is computed on every read.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from conferences.models import Attendance, Bookmark, Conference
-from connections.selectors import blocked_user_ids, connected_user_ids
+from connections.selectors import blocked_or_connected_user_ids
 from events.models import RSVP, RSVPStatus
+from meetings.selectors import FreeSlot, next_free_slots
 from users.models import User
 
 logger = structlog.get_logger(__name__)
@@ -92,6 +97,8 @@ class Recommendation:
     user: User
     score: int
     reasons: list[str]
+    # The first upcoming meeting slot free for both people (never cached: it changes with every accept).
+    next_free_slot: FreeSlot | None = None
 
 
 def _norm(term: str) -> str:
@@ -271,7 +278,7 @@ def score_candidates(user: User, conference: Conference) -> list[tuple[int, int,
     only people who share something with ``user``. Reasons are worded for
     the best candidates only.
     """
-    excluded = blocked_user_ids(user) | connected_user_ids(user) | {user.pk}
+    excluded = blocked_or_connected_user_ids(user) | {user.pk}
 
     my_interests = _terms(user.interests)
     my_topics = {**my_interests, **{k: v for k, v in _terms(user.enrichment_tags).items() if k not in my_interests}}
@@ -355,8 +362,13 @@ def recommendations_for(user: User, *, conference: Conference, limit: int = 10) 
     Return up to ``limit`` (at most ``MAX_LIMIT``) people ``user`` should meet
     at ``conference``, best first, each with its score and reasons.
 
-    Served from the cache when warm (4 queries: exclusions and profiles),
-    computed otherwise (about 9 queries), whatever the number of attendees.
+    Each comes with ``next_free_slot``: the first upcoming meeting slot in
+    which neither person holds an accepted meeting and a table is free
+    (``meetings.selectors.next_free_slots``, one query for all of them).
+
+    Served from the cache when warm (3 queries: exclusions, profiles, free
+    slots), computed otherwise (about 9 queries), whatever the number of
+    attendees.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     key = _cache_key(user.pk, conference.pk)
@@ -366,16 +378,16 @@ def recommendations_for(user: User, *, conference: Conference, limit: int = 10) 
         _cache_set(key, ranked)
         excluded: set[int] = set()
     else:
-        excluded = blocked_user_ids(user) | connected_user_ids(user)
+        excluded = blocked_or_connected_user_ids(user)
 
     wanted = [item for item in ranked if item[0] not in excluded]
     # All cached ids at once (at most CACHE_TOP): someone may have left the directory since.
     profiles = User.objects.filter(
         pk__in=[item[0] for item in wanted], is_active=True, directory_visible=True
     ).in_bulk()
-    results = [
-        Recommendation(user=profiles[other_id], score=score, reasons=list(reasons))
-        for other_id, score, reasons in wanted
-        if other_id in profiles
+    chosen = [item for item in wanted if item[0] in profiles][:limit]
+    slots = next_free_slots(conference, user=user, others=[other_id for other_id, _, _ in chosen])
+    return [
+        Recommendation(user=profiles[other_id], score=score, reasons=list(reasons), next_free_slot=slots.get(other_id))
+        for other_id, score, reasons in chosen
     ]
-    return results[:limit]
