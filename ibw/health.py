@@ -10,10 +10,8 @@ import redis
 import structlog
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
-from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -23,6 +21,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from broadcasts.selectors import active_broadcast_progress, broadcast_counts_by_status
 from ibw import metrics as ibw_metrics
 from ibw.draining import is_draining
 from ibw.errors import error_body
@@ -111,22 +110,8 @@ def ready(request):
 
 
 def _celery_queues() -> list[str]:
-    """The queues workers consume: the default one and any named in task routes."""
-    queues = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
-    routes = getattr(settings, "CELERY_TASK_ROUTES", None) or {}
-    if isinstance(routes, dict):
-        queues.update(r["queue"] for r in routes.values() if isinstance(r, dict) and r.get("queue"))
-    return sorted(queues)
-
-
-def _broadcast_model():
-    """The Broadcast model, wherever it lives (it may move to its own app); None if absent."""
-    for label in ("broadcasts", "notifications"):
-        try:
-            return apps.get_model(label, "Broadcast")
-        except LookupError:
-            continue
-    return None
+    """The queues workers consume (``CELERY_TASK_QUEUES``)."""
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
 
 
 class ScrapeTimeCollector:
@@ -145,9 +130,6 @@ class ScrapeTimeCollector:
             logger.warning("metrics_queue_depth_unavailable", error=str(exc))
         yield depth
 
-        model = _broadcast_model()
-        if model is None:
-            return
         by_status = GaugeMetricFamily("ibw_broadcasts", "Broadcasts by status.", labels=["status"])
         progress = GaugeMetricFamily(
             "ibw_broadcast_recipients",
@@ -155,10 +137,9 @@ class ScrapeTimeCollector:
             labels=["broadcast", "state"],
         )
         try:
-            for row in model.objects.values("status").annotate(n=Count("id")).order_by("status"):
-                by_status.add_metric([row["status"]], row["n"])
-            active = model.objects.filter(status__in=["queued", "sending"]).order_by("id")
-            for broadcast_id, total, sent, failed in active.values_list("id", "total", "sent", "failed")[:100]:
+            for status, count in broadcast_counts_by_status().items():
+                by_status.add_metric([status], count)
+            for broadcast_id, total, sent, failed in active_broadcast_progress():
                 for state, value in (("total", total), ("sent", sent), ("failed", failed)):
                     progress.add_metric([str(broadcast_id), state], value)
         except DatabaseError as exc:

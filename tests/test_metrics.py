@@ -22,9 +22,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from broadcasts.models import Broadcast
 from ibw.logs import build_logging
 from integrations import telegram
-from notifications.models import Broadcast
 from tests.factories import ConferenceFactory
 from tests.faults.servers import database_url
 from tests.topology import Topology
@@ -103,14 +103,17 @@ def test_request_latency_is_labelled_by_route_not_path(api, metrics_token, confe
 
 def test_celery_queue_depth_is_read_from_redis_at_scrape_time(api, metrics_token):
     client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    client.delete("celery")
-    client.lpush("celery", "a", "b", "c")
+    client.delete("critical", "default", "low")
+    client.lpush("critical", "a", "b", "c")
+    client.lpush("low", "d")
     try:
         samples = scrape(api)
     finally:
-        client.delete("celery")
+        client.delete("critical", "default", "low")
 
-    assert value(samples, "ibw_celery_queue_length", queue="celery") == 3
+    assert value(samples, "ibw_celery_queue_length", queue="critical") == 3
+    assert value(samples, "ibw_celery_queue_length", queue="default") == 0
+    assert value(samples, "ibw_celery_queue_length", queue="low") == 1
 
 
 def test_broadcast_progress(api, metrics_token):
