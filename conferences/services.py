@@ -33,6 +33,7 @@ from conferences.models import (
 )
 from conferences.schedule import ParsedPerson, ParsedSchedule, parse_schedule
 from conferences.selectors import attendance_by_badge
+from ibw.tasks import enqueue_named_on_commit
 from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
@@ -53,6 +54,8 @@ _IMPORTED_FIELDS = [
     "url",
 ]
 MAX_SCHEDULE_BYTES = 20 * 1024 * 1024
+# Told of each first check-in (quests' invite counting), enqueued by name.
+CHECKED_IN_TASK = "quests.count_invite_checkin"
 
 
 # --- Conferences ----------------------------------------------------------------
@@ -367,6 +370,8 @@ def check_in_attendee(conference: Conference, *, badge_code: str, by: User | Non
     )
     if claimed:
         logger.info("attendee_checked_in", conference=conference.slug, attendance=attendance.pk)
+        # By name: quests sits above conferences and counts this check-in for the attendee's inviter.
+        enqueue_named_on_commit(CHECKED_IN_TASK, attendance_id=attendance.pk)
     attendance.refresh_from_db()
     return attendance
 
