@@ -60,7 +60,16 @@ class QuestForm(forms.ModelForm):
 
     class Meta:
         model = Quest
-        fields = "__all__"
+        fields = [
+            "title",
+            "description",
+            "conference",
+            "starts_at",
+            "ends_at",
+            "bonus_points",
+            "is_active",
+            "prerequisite",
+        ]
 
     def clean(self):
         cleaned = super().clean()
