@@ -147,6 +147,12 @@ def main() -> None:
                 f"FROM {User._meta.db_table} u CROSS JOIN generate_series(0, 2) AS d",
                 [conference.pk],
             )
+            # User.points is the ledger's sum (the overall board reads it): keep it so.
+            cursor.execute(
+                f"UPDATE {User._meta.db_table} AS u SET points = s.total FROM "
+                f"(SELECT user_id, SUM(points) AS total FROM {PointsEntry._meta.db_table} GROUP BY user_id) AS s "
+                "WHERE u.id = s.user_id"
+            )
             cursor.execute("ANALYZE")
         insert_s = time.monotonic() - t0
 

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from broadcasts.models import Broadcast
 from connections.models import Connection
 from notifications.models import Notification
-from quests.models import Quest, Submission, Task
+from quests.models import Quest, Reward, Submission, Task
 from tests.conftest import client_for
 from tests.factories import (
     AttendanceFactory,
@@ -74,6 +74,7 @@ ADMIN = {
     "PATCH /api/v1/conferences/{slug}/sessions/{session_id}/",
     "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/",
     "POST /api/v1/quests/",
+    "POST /api/v1/quests/{id}/rewards/",
     "GET /api/v1/quests/submissions/",
     "POST /api/v1/quests/submissions/{id}/review/",
 }
@@ -114,6 +115,10 @@ USER = {
     "GET /api/v1/quests/",
     "GET /api/v1/quests/{id}/",
     "POST /api/v1/quests/{quest_id}/tasks/{task_id}/submissions/",
+    "GET /api/v1/quests/{quest_id}/tasks/{task_id}/invite/",
+    "GET /api/v1/quests/{id}/rewards/",
+    "POST /api/v1/quests/{id}/rewards/{rid}/claim/",
+    "POST /api/v1/users/me/invited-by/",
     "GET /api/v1/users/{user_id}/",
     "POST /api/v1/users/{user_id}/block/",
     "DELETE /api/v1/users/{user_id}/block/",
@@ -152,6 +157,7 @@ def world():
     )
     task = Task.objects.create(quest=quest, title="Proof", type="proof", config={"kind": "text"})
     submission = Submission.objects.create(task=task, user=owner, status="pending", text="done")
+    reward = Reward.objects.create(quest=quest, title="R", stock=1)
     notification = Notification.objects.create(user=owner, kind="session_reminder", title="private")
     third = UserFactory()
     connection = Connection.objects.create(from_user=owner, to_user=third)
@@ -164,6 +170,7 @@ def world():
         "event_id": event.pk,
         "quest_id": quest.pk,
         "task_id": task.pk,
+        "rid": reward.pk,
         "user_id": owner.pk,
         "token": "not-a-token",
         "submission": submission,
