@@ -81,12 +81,6 @@ class QuestForm(forms.ModelForm):
         return cleaned
 
 
-class RewardInline(admin.TabularInline):
-    model = Reward
-    extra = 0
-    fields = ["title", "stock"]
-
-
 @admin.register(Quest)
 class QuestAdmin(admin.ModelAdmin):
     form = QuestForm
@@ -94,7 +88,7 @@ class QuestAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "conference"]
     search_fields = ["title"]
     raw_id_fields = ["prerequisite"]
-    inlines = [TaskInline, RewardInline]
+    inlines = [TaskInline]
 
     def save_model(self, request, obj, form, change) -> None:
         save_quest(obj)
@@ -166,6 +160,14 @@ class QuestCompletionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = ["title", "quest", "stock", "created_at"]
+    list_filter = ["quest"]
+    list_select_related = ["quest"]
+    raw_id_fields = ["quest"]
 
 
 @admin.action(description="Mark selected claims handed out")

@@ -76,8 +76,10 @@ def clean_task_config(task_type: str, config: Any, *, conference_id: int | None)
     answers hashed). Raises Django's ``ValidationError``. The API and the
     admin both save configs through here.
     """
-    if task_type in (TaskType.CONFERENCE_CHECKIN, TaskType.INVITE) and not conference_id:
-        raise ValidationError("A conference check-in or invite task needs the quest to belong to a conference.")
+    if task_type == TaskType.CONFERENCE_CHECKIN and not conference_id:
+        raise ValidationError("A conference check-in task needs the quest to belong to a conference.")
+    if task_type == TaskType.INVITE and not conference_id:
+        raise ValidationError("An invite task needs the quest to belong to a conference: invitees count there.")
     return strategy_for(task_type).clean_config(config if config is not None else {})
 
 

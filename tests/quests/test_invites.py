@@ -91,6 +91,21 @@ def test_invite_task_needs_a_conference(admin_api):
 
     assert response.status_code == 400
     assert response.json()["code"] == "VALIDATION_ERROR"
+    assert response.json()["details"] == {
+        "tasks": [{"config": ["An invite task needs the quest to belong to a conference: invitees count there."]}]
+    }
+
+
+@pytest.mark.parametrize("config", [{}, {"count": 0}, {"count": "2"}, {"count": 2, "extra": 1}])
+def test_invite_task_needs_a_positive_count(admin_api, conference, config):
+    task = {**invite_task(), "config": config}
+
+    response = admin_api.post(
+        "/api/v1/quests/", {"title": "Bad", "conference": conference.slug, "tasks": [task]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"
 
 
 def test_invite_task_config_shows_its_count(quest, user_api):
@@ -276,3 +291,32 @@ def test_bot_start_with_an_unknown_invite_code_answers_plainly(send_update, fake
     assert not Invitation.objects.exists()
     [text] = fake_telegram.sent_texts(7302)
     assert text.startswith("No one has this invite code.")
+
+
+def test_quest_list_with_invite_tasks_keeps_its_query_count(window, django_assert_max_num_queries):
+    inviter = UserFactory()
+    client = client_for(inviter)
+
+    def add_quests(n: int) -> None:
+        for _ in range(n):
+            conference = ConferenceFactory()
+            make_quest(conference=conference, tasks=[invite_task(count=1)], **window)
+            invitee = (
+                invite_and_register(inviter, conference)
+                if not Invitation.objects.filter(inviter=inviter).exists()
+                else None
+            )
+            if invitee is not None:
+                Attendance.objects.filter(user=invitee).update(status=AttendanceStatus.CHECKED_IN)
+
+    add_quests(1)
+    with django_assert_max_num_queries(7):
+        one = client.get("/api/v1/quests/")
+    add_quests(4)
+    with django_assert_max_num_queries(7):
+        five = client.get("/api/v1/quests/")
+
+    assert [task["progress"] for quest in five.json()["results"] for task in quest["tasks"]] == [
+        {"done": 1, "needed": 1}
+    ] + [{"done": 0, "needed": 1}] * 4
+    assert len(one.json()["results"]) == 1

@@ -43,8 +43,7 @@ def _form(quest: Quest, prerequisite: Quest | None) -> dict:
         "is_active": "on",
         "prerequisite": str(prerequisite.pk) if prerequisite else "",
     }
-    for prefix in ("tasks", "rewards"):
-        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    data.update({"tasks-TOTAL_FORMS": "0", "tasks-INITIAL_FORMS": "0"})
     return data
 
 
