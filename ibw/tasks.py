@@ -58,13 +58,13 @@ def enqueue_named(name: str, *, countdown: float | None = None, **kwargs: Any) -
     check-in). Routed by name like every task (``CELERY_TASK_ROUTES``); run
     in-process when this process registered the task and tasks run eagerly.
     """
-    app = current_app._get_current_object()
+    options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
     try:
-        task = app.tasks.get(name)
+        task = current_app.tasks.get(name)
         if task is not None:
-            task.apply_async(kwargs=kwargs, countdown=countdown)
+            task.apply_async(kwargs=kwargs, **options)
         else:
-            app.send_task(name, kwargs=kwargs, countdown=countdown)
+            current_app.send_task(name, kwargs=kwargs, **options)
     except _BROKER_DOWN as exc:
         logger.warning("broker_unavailable_task_deferred", task=name, error=str(exc))
         return False

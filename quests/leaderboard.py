@@ -165,8 +165,10 @@ def sync_user(user_id: int, *, conference_id: int | None = None, at: datetime | 
         if zone_name:
             day = local_day(zone_name, at or timezone.now())
             if r.exists(_day_built_key(conference_id, day)):
-                total = day_entries(conference_id, zone_name, day).filter(user_id=user_id).aggregate(t=Sum("points"))
-                _put(pipe, day_key(conference_id, day), user_id, total["t"] or 0)
+                day_total = (
+                    day_entries(conference_id, zone_name, day).filter(user_id=user_id).aggregate(t=Sum("points"))
+                )
+                _put(pipe, day_key(conference_id, day), user_id, day_total["t"] or 0)
     pipe.execute()
 
 

@@ -101,10 +101,11 @@ def invite_progress_for(user: User | None, quests: Iterable[Quest]) -> dict[int,
         return {}
     conference_ids = {conference_id for _, conference_id in invite_tasks if conference_id}
     counts = checked_in_invitee_counts(user.pk, conference_ids=conference_ids) if conference_ids else {}
-    progress = {}
+    progress: dict[int, dict[str, int]] = {}
     for task, conference_id in invite_tasks:
         needed = task.config.get("count", 1)
-        progress[task.pk] = {"done": min(counts.get(conference_id, 0), needed), "needed": needed}
+        done = counts.get(conference_id, 0) if conference_id else 0
+        progress[task.pk] = {"done": min(done, needed), "needed": needed}
     return progress
 
 
