@@ -169,6 +169,8 @@ def sync_user(user_id: int, *, conference_id: int | None = None, at: datetime | 
                     day_entries(conference_id, zone_name, day).filter(user_id=user_id).aggregate(t=Sum("points"))
                 )
                 _put(pipe, day_key(conference_id, day), user_id, day_total["t"] or 0)
+                # A key first created here (the day was empty when built) must expire too.
+                pipe.expire(day_key(conference_id, day), DAY_KEY_TTL)
     pipe.execute()
 
 

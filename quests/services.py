@@ -20,7 +20,7 @@ import structlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from conferences.models import Attendance, AttendanceStatus, Conference
@@ -715,8 +715,24 @@ def award_sprint_winners(*, now: datetime | None = None) -> int:
 
 
 def _award_sprint_day(conference: Conference, day, *, winners: int) -> int:
-    board = leaderboard.day_from_sql(conference, day, limit=winners * 4 + 10)
-    top = [row for row in board.rows if row.rank <= winners]
+    totals = (
+        leaderboard.day_entries(conference.pk, conference.timezone, day)
+        .values("user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+    )
+    # Competition ranks: everyone with at least the winners-th highest total ranks within the winners.
+    if winners < 1:
+        return 0
+    highest = list(totals.order_by("-total").values_list("total", flat=True)[:winners])
+    if not highest:
+        return 0
+    threshold = highest[-1]
+    ranked = list(totals.filter(total__gte=threshold).order_by("-total", "user_id").values_list("user_id", "total"))
+    top = []
+    for index, (user_id, points) in enumerate(ranked):
+        rank = top[-1].rank if top and top[-1].points == points else index + 1
+        top.append(leaderboard.Standing(user_id, points, rank))
     created = 0
     for row in top:
         if SprintWin.objects.filter(conference=conference, day=day, user_id=row.user_id).exists():

@@ -261,3 +261,24 @@ def test_two_beats_at_once_tell_each_winner_once(django_capture_on_commit_callba
     assert sum(created) == 3
     assert sorted(user_id for user_id, _ in sprint_notes()) == sorted(user.pk for user in users)
     assert SprintWin.objects.count() == 3
+
+
+def test_a_tie_for_the_last_winning_place_includes_everyone_tied(django_capture_on_commit_callbacks, settings):
+    conference, quest = sprint_conference(ADAK)
+    settings.SPRINT_WINNERS = 2
+    users = UserFactory.create_batch(6)
+    for user, points in zip(users, [9, 5, 5, 5, 5, 1], strict=True):
+        award_at(datetime(2026, 9, 1, 15, 0, tzinfo=ADAK), user, points, quest, django_capture_on_commit_callbacks)
+
+    award_sprint_winners(now=datetime(2026, 9, 2, 0, 10, tzinfo=ADAK))
+
+    assert sorted(SprintWin.objects.values_list("user_id", "rank", "points")) == sorted(
+        [(users[0].pk, 1, 9)] + [(user.pk, 2, 5) for user in users[1:5]]
+    )
+
+
+def test_an_empty_day_has_no_winners(settings):
+    ConferenceFactory(timezone=ADAK.key, starts_on=DAY1, ends_on=DAY2)
+
+    assert award_sprint_winners(now=datetime(2026, 9, 3, 1, 0, tzinfo=ADAK)) == 0
+    assert not SprintWin.objects.exists()
