@@ -28,6 +28,7 @@ from ibw.errors import ApplicationError
 from integrations.telegram import split_message
 from meetings.selectors import next_accepted_meeting
 from quests.selectors import quest_progress_for
+from quests.services import INVITE_PREFIX, accept_invite
 from users import services as user_services
 from users.models import User
 from users.selectors import active_user_by_telegram_id
@@ -132,9 +133,24 @@ def start(command: Command) -> str:
             return html.escape(exc.message) + " Start a new login in the app."
         return f"You are logged in as <b>{html.escape(str(user))}</b>. Go back to the app to continue."
     user = user_services.link_bot_chat(command.identity, chat_id=command.chat_id)
+    if command.argument.startswith(INVITE_PREFIX):
+        return _record_invite(user, command.argument.removeprefix(INVITE_PREFIX))
     return (
         f"Hello, <b>{html.escape(user.get_short_name())}</b>! This chat is linked to your IBW account; "
         "notifications will arrive here.\n\n" + HELP
+    )
+
+
+def _record_invite(user: User, code: str) -> str:
+    """``/start inv_<code>``: the chat is linked; now record who invited this person."""
+    try:
+        invitation, _ = accept_invite(user, code=code)
+    except ApplicationError as exc:
+        return html.escape(exc.message) + "\n\n" + HELP
+    inviter = html.escape(invitation.inviter.get_display_name())
+    return (
+        f"Welcome, <b>{html.escape(user.get_short_name())}</b>! You were invited by <b>{inviter}</b>; "
+        "check in at the conference to count for them.\n\n" + HELP
     )
 
 

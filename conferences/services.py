@@ -47,7 +47,7 @@ from conferences.models import (
 from conferences.schedule import ParsedSchedule, parse_schedule
 from conferences.selectors import attendance_by_badge
 from ibw.errors import ValidationFailed
-from ibw.tasks import enqueue_on_commit
+from ibw.tasks import enqueue_named_on_commit, enqueue_on_commit
 from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
@@ -58,6 +58,8 @@ logger = structlog.get_logger(__name__)
 # the format's plain fields (conferences.frab) and the two relations.
 _IMPORTED_FIELDS = [*SESSION_ATTRS.values(), "room_id", "track_id"]
 MAX_SCHEDULE_BYTES = 20 * 1024 * 1024
+# Told of each first check-in (quests' invite counting), enqueued by name.
+CHECKED_IN_TASK = "quests.count_invite_checkin"
 
 
 # --- The agenda version ------------------------------------------------------------
@@ -534,6 +536,8 @@ def check_in_attendee(conference: Conference, *, badge_code: str, by: User | Non
     )
     if claimed:
         logger.info("attendee_checked_in", conference=conference.slug, attendance=attendance.pk)
+        # By name: quests sits above conferences and counts this check-in for the attendee's inviter.
+        enqueue_named_on_commit(CHECKED_IN_TASK, attendance_id=attendance.pk)
     attendance.refresh_from_db()
     return attendance
 

@@ -145,6 +145,8 @@ CACHES = {
 
 # Quest leaderboards (sorted sets); a separate Redis may hold them. Empty: REDIS_URL.
 LEADERBOARD_REDIS_URL = env.str("LEADERBOARD_REDIS_URL", default="")
+# How many of each conference day's sprint get ``sprint_won`` (ties at the last place included).
+SPRINT_WINNERS = env.int("SPRINT_WINNERS", default=3)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -211,6 +213,8 @@ CELERY_TASK_ROUTES = {
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
     "quests.resync_leaderboards": {"queue": "low"},
+    "quests.award_sprint_winners": {"queue": "low"},
+    "quests.reconcile_invites": {"queue": "low"},
     "ibw.purge_expired": {"queue": "low"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -251,6 +255,19 @@ CELERY_BEAT_SCHEDULE["integrations-resume-enrichments"] = {
 CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
     "task": "integrations.requeue_unhandled_updates",
     "schedule": 60.0,
+}
+# Quests: every 15 minutes, tell the top SPRINT_WINNERS of each conference
+# day that ended (local midnight in the conference's timezone, plus five
+# minutes) that they won its sprint; each winner once.
+CELERY_BEAT_SCHEDULE["quests-award-sprint-winners"] = {
+    "task": "quests.award_sprint_winners",
+    "schedule": timedelta(minutes=15),
+}
+# Quests: every 10 minutes, complete invite tasks whose count a check-in
+# reached while the broker was down (the check-in's own task never ran).
+CELERY_BEAT_SCHEDULE["quests-reconcile-invites"] = {
+    "task": "quests.reconcile_invites",
+    "schedule": timedelta(minutes=10),
 }
 # A delivery still "sending" this many seconds after its request started was
 # cut off by a crash; it is reported, not resent (see notifications.delivery).

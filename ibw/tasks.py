@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from celery import Task
+from celery import Task, current_app
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -54,3 +54,28 @@ def enqueue_on_commit(
     to ride out. Outside a transaction (autocommit) it enqueues at once.
     """
     transaction.on_commit(lambda: enqueue(task, countdown=countdown, eta=eta, **kwargs))
+
+
+def enqueue_named(name: str, *, countdown: float | None = None, **kwargs: Any) -> bool:
+    """
+    ``enqueue`` the task registered as ``name``, for a lower layer that must
+    not import the app owning it (conferences telling quests about a
+    check-in). Routed by name like every task (``CELERY_TASK_ROUTES``); run
+    in-process when this process registered the task and tasks run eagerly.
+    """
+    options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
+    try:
+        task = current_app.tasks.get(name)
+        if task is not None:
+            task.apply_async(kwargs=kwargs, **options)
+        else:
+            current_app.send_task(name, kwargs=kwargs, **options)
+    except _BROKER_DOWN as exc:
+        logger.warning("broker_unavailable_task_deferred", task=name, error=str(exc))
+        return False
+    return True
+
+
+def enqueue_named_on_commit(name: str, *, countdown: float | None = None, **kwargs: Any) -> None:
+    """``enqueue_named`` once the current transaction commits (at once in autocommit)."""
+    transaction.on_commit(lambda: enqueue_named(name, countdown=countdown, **kwargs))

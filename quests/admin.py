@@ -1,12 +1,26 @@
 from __future__ import annotations
 
+import csv
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 
 from ibw.errors import ApplicationError
-from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task
-from quests.services import clean_task_config, review_submission
+from quests.models import (
+    PointsEntry,
+    Quest,
+    QuestCompletion,
+    Reward,
+    RewardClaim,
+    SprintWin,
+    Submission,
+    SubmissionStatus,
+    Task,
+)
+from quests.selectors import claims_for_desk
+from quests.services import check_prerequisite, clean_task_config, hand_out_claims, review_submission, save_quest
 
 
 class TaskForm(forms.ModelForm):
@@ -41,13 +55,43 @@ class TaskInline(admin.TabularInline):
     extra = 1
 
 
+class QuestForm(forms.ModelForm):
+    """Refuses a prerequisite that would make a cycle, naming it (``save_quest`` checks again under its lock)."""
+
+    class Meta:
+        model = Quest
+        fields = [
+            "title",
+            "description",
+            "conference",
+            "starts_at",
+            "ends_at",
+            "bonus_points",
+            "is_active",
+            "prerequisite",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "prerequisite" not in self.errors:
+            try:
+                check_prerequisite(self.instance, cleaned.get("prerequisite"))
+            except ValidationError as exc:
+                self.add_error("prerequisite", exc.messages)
+        return cleaned
+
+
 @admin.register(Quest)
 class QuestAdmin(admin.ModelAdmin):
+    form = QuestForm
     list_display = ["title", "conference", "starts_at", "ends_at", "bonus_points", "is_active"]
     list_filter = ["is_active", "conference"]
     search_fields = ["title"]
     raw_id_fields = ["prerequisite"]
     inlines = [TaskInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        save_quest(obj)
 
 
 def _review(modeladmin, request, queryset, decision: str) -> None:
@@ -110,6 +154,75 @@ class QuestCompletionAdmin(admin.ModelAdmin):
     list_display = ["quest", "user", "completed_at"]
     list_filter = ["quest"]
     list_select_related = ["quest", "user"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = ["title", "quest", "stock", "created_at"]
+    list_filter = ["quest"]
+    list_select_related = ["quest"]
+    raw_id_fields = ["quest"]
+
+
+@admin.action(description="Mark selected claims handed out")
+def mark_handed_out(modeladmin, request, queryset):
+    changed = hand_out_claims(queryset, by=request.user)
+    modeladmin.message_user(
+        request, f"Handed out {changed} claims; {queryset.count() - changed} already were.", messages.SUCCESS
+    )
+
+
+CSV_COLUMNS = ["code", "reward", "quest", "user_id", "user", "claimed_at", "handed_out_at", "handed_out_by"]
+
+
+@admin.action(description="Export selected claims as CSV")
+def export_claims_csv(modeladmin, request, queryset):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="reward-claims.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    for claim in claims_for_desk(queryset):
+        writer.writerow(
+            [
+                claim.code,
+                claim.reward.title,
+                claim.reward.quest.title,
+                claim.user_id,
+                claim.user.get_display_name(),
+                claim.created_at.isoformat(),
+                claim.handed_out_at.isoformat() if claim.handed_out_at else "",
+                str(claim.handed_out_by) if claim.handed_out_by else "",
+            ]
+        )
+    return response
+
+
+@admin.register(RewardClaim)
+class RewardClaimAdmin(admin.ModelAdmin):
+    """The desk's list: find a code, hand the item out. Claims are made only through the API."""
+
+    list_display = ["code", "reward", "user", "created_at", "handed_out_at", "handed_out_by"]
+    list_filter = ["reward__quest", "reward", ("handed_out_at", admin.EmptyFieldListFilter)]
+    search_fields = ["code", "user__username", "user__first_name", "user__last_name"]
+    list_select_related = ["reward", "user", "handed_out_by"]
+    actions = [mark_handed_out, export_claims_csv]
+    readonly_fields = [f.name for f in RewardClaim._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(SprintWin)
+class SprintWinAdmin(admin.ModelAdmin):
+    list_display = ["conference", "day", "rank", "user", "points", "created_at"]
+    list_filter = ["conference", "day"]
+    list_select_related = ["conference", "user"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -34,3 +34,18 @@ class SubmissionPending(Conflict):
 class AlreadyReviewed(Conflict):
     code = "ALREADY_REVIEWED"
     message = "This submission has already been decided."
+
+
+class AlreadyInvited(Conflict):
+    code = "ALREADY_INVITED"
+    message = "Someone else already invited you."
+
+
+class QuestNotCompleted(Conflict):
+    code = "QUEST_NOT_COMPLETED"
+    message = "Complete every task of this quest to claim its rewards."
+
+
+class OutOfStock(Conflict):
+    code = "OUT_OF_STOCK"
+    message = "This reward is all gone."

@@ -14,6 +14,13 @@ most points first and breaks ties by user id, exactly like the SQL
 (1, 2, 2, 4): 1 + the number of members with strictly more points, which
 is ``ZCOUNT key -inf (score``.
 
+Daily sprints: a conference's board of one day counts the ledger rows of
+that conference created between two local midnights in the conference's
+timezone. Each day has its own sorted set and ``built`` marker; the first
+read of a day builds it from the ledger, later awards update it through
+``sync_user``, and a day's keys expire a week after they were built (a
+later read rebuilds them).
+
 Keeping Redis right: after each award commits, ``sync_user`` writes the
 user's absolute totals (idempotent, so a replay or a missed increment
 cannot drift). ``rebuild`` recomputes every key from the ledger into fresh
@@ -26,16 +33,20 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import redis
 import structlog
 from django.conf import settings
-from django.db.models import F, Max, Sum, Window
+from django.db.models import F, Max, QuerySet, Sum, Window
 from django.db.models.functions import Rank
+from django.utils import timezone
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from conferences.models import Conference
 from ibw.tasks import enqueue
 from quests import tasks
 from quests.models import PointsEntry
@@ -80,6 +91,35 @@ def _built_key() -> str:
     return f"{_prefix()}:built"
 
 
+def day_key(conference_id: int, day: date) -> str:
+    return f"{_prefix()}:day:{conference_id}:{day.isoformat()}"
+
+
+def _day_built_key(conference_id: int, day: date) -> str:
+    return f"{day_key(conference_id, day)}:built"
+
+
+DAY_KEY_TTL = int(timedelta(days=7).total_seconds())
+
+
+def day_bounds(zone_name: str, day: date) -> tuple[datetime, datetime]:
+    """The instants of local midnight starting ``day`` and the next one, in ``zone_name``."""
+    zone = ZoneInfo(zone_name)
+    return datetime.combine(day, time.min, tzinfo=zone), datetime.combine(
+        day + timedelta(days=1), time.min, tzinfo=zone
+    )
+
+
+def local_day(zone_name: str, at: datetime) -> date:
+    return at.astimezone(ZoneInfo(zone_name)).date()
+
+
+def day_entries(conference_id: int, zone_name: str, day: date) -> QuerySet[PointsEntry]:
+    """The ledger rows that count for ``conference_id``'s sprint of ``day``."""
+    start, end = day_bounds(zone_name, day)
+    return PointsEntry.objects.filter(conference_id=conference_id, created_at__gte=start, created_at__lt=end)
+
+
 def _member(user_id: int) -> str:
     return f"{user_id:012d}"
 
@@ -109,16 +149,74 @@ def _total_in(user_id: int, conference_id: int | None) -> int:
 # --- writes ---------------------------------------------------------------------------
 
 
-def sync_user(user_id: int, *, conference_id: int | None = None) -> None:
-    """Write ``user_id``'s current global (and ``conference_id``) totals to Redis. Raises ``RedisError``."""
-    pipe = client().pipeline(transaction=False)
+def sync_user(user_id: int, *, conference_id: int | None = None, at: datetime | None = None) -> None:
+    """
+    Write ``user_id``'s current global (and ``conference_id``) totals to
+    Redis, and their total of the conference's local day of ``at`` (default
+    now) when that day's board is built. Raises ``RedisError``.
+    """
+    r = client()
+    pipe = r.pipeline(transaction=False)
     for scope in {None, conference_id}:
         total = _total_in(user_id, scope)
-        if total > 0:
-            pipe.zadd(scope_key(scope), {_member(user_id): -total})
-        else:
-            pipe.zrem(scope_key(scope), _member(user_id))
+        _put(pipe, scope_key(scope), user_id, total)
+    if conference_id:
+        zone_name = Conference.objects.filter(pk=conference_id).values_list("timezone", flat=True).first()
+        if zone_name:
+            day = local_day(zone_name, at or timezone.now())
+            if r.exists(_day_built_key(conference_id, day)):
+                day_total = (
+                    day_entries(conference_id, zone_name, day).filter(user_id=user_id).aggregate(t=Sum("points"))
+                )
+                _put(pipe, day_key(conference_id, day), user_id, day_total["t"] or 0)
+                # A key first created here (the day was empty when built) must expire too.
+                pipe.expire(day_key(conference_id, day), DAY_KEY_TTL)
     pipe.execute()
+
+
+def _put(pipe, key: str, user_id: int, total: int) -> None:
+    if total > 0:
+        pipe.zadd(key, {_member(user_id): -total})
+    else:
+        pipe.zrem(key, _member(user_id))
+
+
+def build_day(conference_id: int, zone_name: str, day: date) -> int:
+    """
+    Build the sprint board of ``day`` from the ledger into a fresh key,
+    rename it into place and set its marker (both expire after
+    ``DAY_KEY_TTL``); re-sync people awarded meanwhile. Return its size.
+    """
+    r = client()
+    entries = day_entries(conference_id, zone_name, day)
+    high_water = entries.aggregate(m=Max("id"))["m"] or 0
+    members = {
+        _member(row["user_id"]): -row["total"]
+        for row in entries.filter(id__lte=high_water)
+        .values("user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+        .order_by()
+    }
+    key = day_key(conference_id, day)
+    temporary = f"{key}:tmp:{secrets.token_hex(4)}"
+    pipe = r.pipeline(transaction=False)
+    items = list(members.items())
+    for start in range(0, len(items), _BATCH):
+        pipe.zadd(temporary, dict(items[start : start + _BATCH]))
+    if items:
+        pipe.rename(temporary, key)
+        pipe.expire(key, DAY_KEY_TTL)
+    else:
+        pipe.delete(key)
+    pipe.set(_day_built_key(conference_id, day), "1", ex=DAY_KEY_TTL)
+    pipe.execute()
+    for user_id in entries.filter(id__gt=high_water).values_list("user_id", flat=True).distinct():
+        pipe = r.pipeline(transaction=False)
+        total = entries.filter(user_id=user_id).aggregate(t=Sum("points"))["t"] or 0
+        _put(pipe, key, user_id, total)
+        pipe.execute()
+    return len(members)
 
 
 def rebuild() -> dict[str, int]:
@@ -183,10 +281,13 @@ def standings(conference_id: int | None, *, limit: int, user_id: int | None = No
 
 
 def from_redis(conference_id: int | None, *, limit: int, user_id: int | None = None) -> Board:
+    return _from_redis_key(scope_key(conference_id), _built_key(), limit=limit, user_id=user_id)
+
+
+def _from_redis_key(key: str, built_key: str, *, limit: int, user_id: int | None) -> Board:
     r = client()
-    key = scope_key(conference_id)
     pipe = r.pipeline(transaction=False)
-    pipe.exists(_built_key())
+    pipe.exists(built_key)
     if limit > 0:
         pipe.zrange(key, 0, limit - 1, withscores=True)
     if user_id is not None:
@@ -224,13 +325,12 @@ def from_sql(conference_id: int | None, *, limit: int, user_id: int | None = Non
             if points > 0:
                 me = Standing(user_id, points, 1 + scored.filter(points__gt=points).count())
         return Board(rows, me, "sql")
+    return _from_sql_entries(PointsEntry.objects.filter(conference_id=conference_id), limit=limit, user_id=user_id)
 
-    totals = (
-        PointsEntry.objects.filter(conference_id=conference_id)
-        .values("user_id")
-        .annotate(total=Sum("points"))
-        .filter(total__gt=0)
-    )
+
+def _from_sql_entries(entries: QuerySet[PointsEntry], *, limit: int, user_id: int | None) -> Board:
+    """A board of the sums of ``entries`` per user."""
+    totals = entries.values("user_id").annotate(total=Sum("points")).filter(total__gt=0)
     top = (
         totals.annotate(rank=Window(Rank(), order_by=Sum("points").desc()))
         .order_by("-total", "user_id")
@@ -239,10 +339,36 @@ def from_sql(conference_id: int | None, *, limit: int, user_id: int | None = Non
     rows = [Standing(*row) for row in top] if limit > 0 else []
     me = None
     if user_id is not None:
-        points = _total_in(user_id, conference_id)
+        points = entries.filter(user_id=user_id).aggregate(t=Sum("points"))["t"] or 0
         if points > 0:
             me = Standing(user_id, points, 1 + totals.filter(total__gt=points).count())
     return Board(rows, me, "sql")
+
+
+def day_standings(conference: Conference, day: date, *, limit: int, user_id: int | None = None) -> Board:
+    """
+    The top ``limit`` of ``conference``'s sprint of ``day`` and ``user_id``'s
+    standing: from Redis (building the day's board on its first read), else
+    from SQL when Redis cannot answer.
+    """
+    try:
+        return day_from_redis(conference, day, limit=limit, user_id=user_id)
+    except redis.RedisError as exc:
+        logger.warning("leaderboard_redis_unavailable", error=str(exc))
+    return day_from_sql(conference, day, limit=limit, user_id=user_id)
+
+
+def day_from_redis(conference: Conference, day: date, *, limit: int, user_id: int | None = None) -> Board:
+    key, built = day_key(conference.pk, day), _day_built_key(conference.pk, day)
+    try:
+        return _from_redis_key(key, built, limit=limit, user_id=user_id)
+    except _NotBuilt:
+        build_day(conference.pk, conference.timezone, day)
+    return _from_redis_key(key, built, limit=limit, user_id=user_id)
+
+
+def day_from_sql(conference: Conference, day: date, *, limit: int, user_id: int | None = None) -> Board:
+    return _from_sql_entries(day_entries(conference.pk, conference.timezone, day), limit=limit, user_id=user_id)
 
 
 def standing_of(user_id: int, conference_id: int | None) -> Standing | None:

@@ -10,6 +10,7 @@ quest).
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from django.conf import settings
@@ -56,6 +57,7 @@ class TaskType(models.TextChoices):
     EVENT_CHECKIN = "event_checkin", "Check in at a side event"
     CONNECTIONS = "connections", "Make connections"
     PROOF = "proof", "Proof, reviewed by hand"
+    INVITE = "invite", "Invite people who check in"
 
 
 class Task(models.Model):
@@ -166,3 +168,107 @@ class PointsEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points:+d} to {self.user_id}: {self.reason}"
+
+
+# --- invites -------------------------------------------------------------------------------
+
+_CLAIM_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a desk
+
+
+def new_invite_code() -> str:
+    """12 URL-safe characters (72 random bits): fits Telegram's ``start`` after ``inv_``."""
+    return secrets.token_urlsafe(9)
+
+
+def new_claim_code() -> str:
+    """10 characters from a 32-letter alphabet (50 random bits), shown at the reward desk."""
+    return "".join(secrets.choice(_CLAIM_ALPHABET) for _ in range(10))
+
+
+class InviteCode(models.Model):
+    """A user's one invite code, the same for every invite task."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invite_code")
+    code = models.CharField(max_length=16, unique=True, default=new_invite_code)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.code}"
+
+
+class Invitation(models.Model):
+    """
+    ``invitee`` was invited by ``inviter``: one inviter per invitee (unique),
+    never oneself (check). ``created_at`` is the invite time: an invitee
+    counts at a conference only if they registered for it after this.
+    """
+
+    inviter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations_sent")
+    invitee = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitation")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(inviter=F("invitee")), name="invitation_not_self")]
+        indexes = [models.Index(fields=["inviter", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.inviter_id} invited {self.invitee_id}"
+
+
+# --- rewards -------------------------------------------------------------------------------
+
+
+class Reward(models.Model):
+    """A prize with ``stock`` items for people who complete ``quest``."""
+
+    quest = models.ForeignKey(Quest, on_delete=models.CASCADE, related_name="rewards")
+    title = models.CharField(max_length=200)
+    stock = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.stock})"
+
+
+class RewardClaim(models.Model):
+    """One person's claim of one reward; ``code`` is shown at the desk, ``handed_out_at`` set there."""
+
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="claims")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reward_claims")
+    code = models.CharField(max_length=16, unique=True, default=new_claim_code)
+    created_at = models.DateTimeField(auto_now_add=True)
+    handed_out_at = models.DateTimeField(null=True, blank=True)
+    handed_out_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["reward", "user"], name="reward_claim_one_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.reward_id} to {self.user_id})"
+
+
+# --- sprints -------------------------------------------------------------------------------
+
+
+class SprintWin(models.Model):
+    """``user`` placed ``rank`` in ``conference``'s sprint of ``day``; unique, so told once."""
+
+    conference = models.ForeignKey("conferences.Conference", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sprint_wins")
+    rank = models.PositiveIntegerField()
+    points = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conference", "day", "rank", "user"]
+        constraints = [models.UniqueConstraint(fields=["conference", "day", "user"], name="sprint_win_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} #{self.rank} on {self.day}"

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
-from django.db.models import Max, Prefetch, QuerySet
+from django.db.models import Count, F, Max, Prefetch, QuerySet, Value
+from django.db.models.functions import Greatest
 
 from conferences.models import Conference
 from ibw.errors import NotFound
 from quests import leaderboard
-from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task
+from quests.invites import checked_in_invitee_counts
+from quests.models import (
+    PointsEntry,
+    Quest,
+    QuestCompletion,
+    Reward,
+    RewardClaim,
+    Submission,
+    SubmissionStatus,
+    Task,
+    TaskType,
+)
 from users.models import User
 
 
@@ -73,6 +86,59 @@ def task_statuses_for(user: User | None, quests: Iterable[Quest]) -> dict[int, s
     return statuses
 
 
+def invite_progress_for(user: User | None, quests: Iterable[Quest]) -> dict[int, dict[str, int]]:
+    """
+    Map each invite task of ``quests`` → ``{"done", "needed"}`` for ``user``
+    (``done`` capped at ``needed``), in one query whatever the number of
+    quests; tasks must be prefetched.
+    """
+    if user is None or not user.is_authenticated:
+        return {}
+    invite_tasks = [
+        (task, quest.conference_id) for quest in quests for task in quest.tasks.all() if task.type == TaskType.INVITE
+    ]
+    if not invite_tasks:
+        return {}
+    conference_ids = {conference_id for _, conference_id in invite_tasks if conference_id}
+    counts = checked_in_invitee_counts(user.pk, conference_ids=conference_ids) if conference_ids else {}
+    progress: dict[int, dict[str, int]] = {}
+    for task, conference_id in invite_tasks:
+        needed = task.config.get("count", 1)
+        done = counts.get(conference_id, 0) if conference_id else 0
+        progress[task.pk] = {"done": min(done, needed), "needed": needed}
+    return progress
+
+
+def access_invite_task(user: User, *, quest_id: int, task_id: int) -> Task:
+    """An ``invite`` task of an active quest, or ``NotFound``."""
+    task = access_task(user, quest_id=quest_id, task_id=task_id)
+    if task.type != TaskType.INVITE:
+        raise NotFound("This task is not an invite task.")
+    return task
+
+
+def rewards_of(quest: Quest) -> QuerySet[Reward]:
+    """The quest's rewards in creation order, each with ``remaining`` (never below zero) counted in the query."""
+    return (
+        Reward.objects.filter(quest=quest)
+        .annotate(remaining=Greatest(F("stock") - Count("claims"), Value(0)))
+        .order_by("id")
+    )
+
+
+def access_reward(quest: Quest, reward_id: int) -> Reward:
+    reward = Reward.objects.filter(quest=quest, pk=reward_id).first()
+    if reward is None:
+        raise NotFound("No such reward.")
+    return reward
+
+
+def claims_for_desk(claims: QuerySet[RewardClaim] | None = None) -> QuerySet[RewardClaim]:
+    """Claims with their reward, quest, person and hander-out loaded, oldest first (the CSV export)."""
+    claims = claims if claims is not None else RewardClaim.objects.all()
+    return claims.select_related("reward__quest", "user", "handed_out_by").order_by("created_at", "id")
+
+
 def progress_of(quest: Quest, statuses: dict[int, str]) -> dict[str, int]:
     tasks = list(quest.tasks.all())
     completed = sum(1 for task in tasks if statuses.get(task.pk) == SubmissionStatus.APPROVED)
@@ -133,16 +199,21 @@ class Leaderboard:
     source: str
 
 
-def leaderboard_for(conference: Conference | None, *, limit: int, user: User | None) -> Leaderboard:
+def leaderboard_for(
+    conference: Conference | None, *, limit: int, user: User | None, day: date | None = None
+) -> Leaderboard:
     """
     Return the top ``limit`` of ``conference``'s board (the global one for
-    ``None``) with each person's user, and ``user``'s own standing. Read from
-    Redis while its boards are built, else from SQL (``source`` says which);
-    two queries for the users whatever the limit.
+    ``None``; with ``day``, that conference day's sprint) with each person's
+    user, and ``user``'s own standing. Read from Redis while its boards are
+    built, else from SQL (``source`` says which); two queries for the users
+    whatever the limit.
     """
-    board = leaderboard.standings(
-        conference.pk if conference is not None else None, limit=limit, user_id=user.pk if user else None
-    )
+    user_id = user.pk if user else None
+    if day is not None and conference is not None:
+        board = leaderboard.day_standings(conference, day, limit=limit, user_id=user_id)
+    else:
+        board = leaderboard.standings(conference.pk if conference is not None else None, limit=limit, user_id=user_id)
     users = User.objects.in_bulk([row.user_id for row in board.rows])
     rows = [
         LeaderboardRow(rank=row.rank, user=users[row.user_id], points=row.points)

@@ -17,20 +17,45 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
-from conferences.models import Conference
+from conferences.models import Attendance, AttendanceStatus, Conference
 from ibw.errors import RateLimited, ValidationFailed
 from ibw.tasks import enqueue_on_commit
 from notifications.models import NotificationKind
 from notifications.realtime import publish_to_user
 from notifications.services import cut, notify
 from quests import leaderboard, tasks
-from quests.errors import AlreadyCompleted, AlreadyReviewed, QuestClosed, QuestLocked, SubmissionPending, WrongAnswer
-from quests.models import PointsEntry, Quest, QuestCompletion, Submission, SubmissionStatus, Task, TaskType
+from quests.errors import (
+    AlreadyCompleted,
+    AlreadyInvited,
+    AlreadyReviewed,
+    OutOfStock,
+    QuestClosed,
+    QuestLocked,
+    QuestNotCompleted,
+    SubmissionPending,
+    WrongAnswer,
+)
+from quests.invites import checked_in_invitee_count, inviters_reaching
+from quests.models import (
+    Invitation,
+    InviteCode,
+    PointsEntry,
+    Quest,
+    QuestCompletion,
+    Reward,
+    RewardClaim,
+    SprintWin,
+    Submission,
+    SubmissionStatus,
+    Task,
+    TaskType,
+)
 from quests.verification import Attempt, Outcome, strategy_for
 from users.models import User
 
@@ -53,6 +78,8 @@ def clean_task_config(task_type: str, config: Any, *, conference_id: int | None)
     """
     if task_type == TaskType.CONFERENCE_CHECKIN and not conference_id:
         raise ValidationError("A conference check-in task needs the quest to belong to a conference.")
+    if task_type == TaskType.INVITE and not conference_id:
+        raise ValidationError("An invite task needs the quest to belong to a conference: invitees count there.")
     return strategy_for(task_type).clean_config(config if config is not None else {})
 
 
@@ -95,6 +122,8 @@ def create_quest(
         first = next(e for e in errors if e)["config"][0]
         raise ValidationFailed(f"tasks: {first}", details={"tasks": errors})
     with transaction.atomic():
+        if prerequisite is not None:
+            _lock_prerequisite_graph()
         quest = Quest.objects.create(
             title=title,
             description=description,
@@ -118,6 +147,52 @@ def create_quest(
                 for index, (spec, config) in enumerate(zip(tasks, cleaned, strict=True))
             ]
         )
+    return quest
+
+
+def _lock_prerequisite_graph() -> None:
+    """
+    Serialise prerequisite edits: two admins linking A → B and B → A at the
+    same moment would each see no cycle. A transaction-scoped advisory lock
+    on PostgreSQL; SQLite runs one writer at a time anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('quests.prerequisite'))")
+
+
+def check_prerequisite(quest: Quest, prerequisite: Quest | None) -> None:
+    """
+    Raise ``ValidationError`` when making ``prerequisite`` the prerequisite
+    of ``quest`` would close a cycle (``quest`` itself included): nobody
+    could ever open any quest on it.
+    """
+    if prerequisite is None:
+        return
+    chain = [quest.title]
+    seen: set[int] = set()
+    current: Quest | None = prerequisite
+    while current is not None and current.pk not in seen:
+        chain.append(current.title)
+        if quest.pk is not None and current.pk == quest.pk:
+            raise ValidationError(
+                "This prerequisite makes a cycle: " + " → ".join(chain) + ". Nobody could ever start these quests.",
+                code="prerequisite_cycle",
+            )
+        seen.add(current.pk)
+        current = Quest.objects.filter(pk=current.prerequisite_id).first() if current.prerequisite_id else None
+
+
+def save_quest(quest: Quest) -> Quest:
+    """
+    Save an edited ``quest`` (the Django admin's path), refusing a
+    prerequisite cycle with ``ValidationError``. Holds the prerequisite lock
+    while checking and saving, so racing edits cannot make a cycle together.
+    """
+    with transaction.atomic():
+        _lock_prerequisite_graph()
+        check_prerequisite(quest, quest.prerequisite)
+        quest.save()
     return quest
 
 
@@ -428,3 +503,261 @@ def _notify_decision(submission: Submission) -> None:
             "points_awarded": submission.points_awarded,
         },
     )
+
+
+# --- invites --------------------------------------------------------------------------------
+
+INVITE_PREFIX = "inv_"
+
+
+def invite_code_for(user: User) -> InviteCode:
+    """Return ``user``'s invite code, creating it once (racing first calls get the same row)."""
+    found = InviteCode.objects.filter(user=user).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return InviteCode.objects.create(user=user)
+    except IntegrityError:
+        return InviteCode.objects.get(user=user)
+
+
+def invite_link(code: InviteCode) -> str:
+    """The bot deep link that records an invite: ``/start inv_<code>``."""
+    return f"https://t.me/{settings.TELEGRAM_BOT_USERNAME}?start={INVITE_PREFIX}{code.code}"
+
+
+def accept_invite(user: User, *, code: str) -> tuple[Invitation, bool]:
+    """
+    Record that the owner of ``code`` invited ``user``; return the invitation
+    and whether it is new. The same inviter again returns the existing one.
+    Raises ``ValidationFailed`` for an unknown code or one's own code and
+    ``AlreadyInvited`` when someone else invited ``user`` first (one inviter
+    per invitee: a unique column settles racing invites).
+    """
+    owner_id = InviteCode.objects.filter(code=code.strip()).values_list("user_id", flat=True).first()
+    if owner_id is None:
+        raise ValidationFailed("No one has this invite code.", details={"code": ["No one has this invite code."]})
+    if owner_id == user.pk:
+        raise ValidationFailed("You cannot invite yourself.", details={"code": ["This is your own invite code."]})
+    try:
+        with transaction.atomic():
+            return Invitation.objects.create(inviter_id=owner_id, invitee=user), True
+    except IntegrityError:
+        existing = Invitation.objects.get(invitee=user)
+    if existing.inviter_id != owner_id:
+        raise AlreadyInvited()
+    return existing, False
+
+
+def count_invite_checkin(attendance_id: int) -> int:
+    """
+    A first check-in happened (``conferences`` enqueues this by name): give
+    the attendee's inviter every invite task of that conference whose count
+    is now reached. Return how many tasks were approved. Idempotent.
+    """
+    attendance = (
+        Attendance.objects.filter(pk=attendance_id, status=AttendanceStatus.CHECKED_IN)
+        .values("user_id", "conference_id")
+        .first()
+    )
+    if attendance is None:
+        return 0
+    inviter_id = (
+        Invitation.objects.filter(invitee_id=attendance["user_id"]).values_list("inviter_id", flat=True).first()
+    )
+    if inviter_id is None:
+        return 0
+    return complete_invite_tasks(inviter_id, conference_id=attendance["conference_id"])
+
+
+def complete_invite_tasks(inviter_id: int, *, conference_id: int) -> int:
+    """
+    Approve, without a submission from the inviter, each open invite task of
+    ``conference_id`` whose count ``inviter_id`` has reached, and award it
+    through the ledger like any approval (task points, quest bonus). Return
+    how many were approved now.
+
+    Locks the inviter's row per task and re-checks inside it, so racing
+    check-ins (and a reconciliation run) approve and award exactly once; the
+    ``submission_one_approved`` and ledger ``(user, source)`` constraints
+    stand behind the lock. The inviter is notified on commit.
+    """
+    tasks_ = list(
+        Task.objects.select_related("quest__prerequisite", "quest__conference").filter(
+            type=TaskType.INVITE, quest__conference_id=conference_id, quest__is_active=True
+        )
+    )
+    if not tasks_:
+        return 0
+    now = timezone.now()
+    have = checked_in_invitee_count(inviter_id, conference_id=conference_id)
+    approved = 0
+    for task in tasks_:
+        quest = task.quest
+        if have < task.config.get("count", 1) or not quest.is_open(now):
+            continue
+        if (
+            quest.prerequisite_id
+            and not QuestCompletion.objects.filter(quest_id=quest.prerequisite_id, user_id=inviter_id).exists()
+        ):
+            continue
+        with transaction.atomic():
+            _lock_user(inviter_id)
+            if _has_approved(task, inviter_id):
+                continue
+            submission = (
+                Submission.objects.select_for_update()
+                .filter(task=task, user_id=inviter_id, status=SubmissionStatus.PENDING)
+                .first()
+            ) or Submission(task=task, user_id=inviter_id)
+            _apply_outcome(submission, Outcome(SubmissionStatus.APPROVED, f"{have} people you invited checked in."))
+            _notify_decision(submission)
+            approved += 1
+    return approved
+
+
+def reconcile_invites() -> int:
+    """
+    The safety net for check-ins whose task was never queued (broker down):
+    complete every invite task of open quests that someone has reached.
+    Return how many were approved. Idempotent.
+    """
+    approved = 0
+    now = timezone.now()
+    for task in Task.objects.select_related("quest").filter(type=TaskType.INVITE, quest__is_active=True):
+        if not task.quest.conference_id or not task.quest.is_open(now):
+            continue
+        for inviter_id in inviters_reaching(task.quest.conference_id, count=task.config.get("count", 1)):
+            if not Submission.objects.filter(task=task, user_id=inviter_id, status=SubmissionStatus.APPROVED).exists():
+                approved += complete_invite_tasks(inviter_id, conference_id=task.quest.conference_id)
+    return approved
+
+
+# --- rewards --------------------------------------------------------------------------------
+
+
+def create_reward(quest: Quest, *, title: str, stock: int) -> Reward:
+    """Offer ``stock`` items of ``title`` to people who complete ``quest``."""
+    return Reward.objects.create(quest=quest, title=title, stock=stock)
+
+
+def claim_reward(reward: Reward, *, user: User) -> tuple[RewardClaim, bool]:
+    """
+    Give ``user`` one of ``reward``'s items; return the claim and whether it
+    is new (a second call returns the first claim, even once stock is gone).
+
+    Raises ``QuestNotCompleted`` unless ``user`` completed every task of the
+    reward's quest, and ``OutOfStock`` once ``stock`` claims exist. Locks the
+    reward row, so however many claims race exactly ``stock`` succeed; the
+    unique ``(reward, user)`` keeps it to one per person.
+    """
+    existing = RewardClaim.objects.filter(reward=reward, user=user).first()
+    if existing is not None:
+        return existing, False
+    if not QuestCompletion.objects.filter(quest_id=reward.quest_id, user=user).exists():
+        raise QuestNotCompleted()
+    with transaction.atomic():
+        locked = Reward.objects.select_for_update().get(pk=reward.pk)
+        existing = RewardClaim.objects.filter(reward=locked, user=user).first()
+        if existing is not None:
+            return existing, False
+        if RewardClaim.objects.filter(reward=locked).count() >= locked.stock:
+            raise OutOfStock()
+        return RewardClaim.objects.create(reward=locked, user=user), True
+
+
+def hand_out_claims(claims: QuerySet[RewardClaim], *, by: User | None) -> int:
+    """
+    Mark ``claims`` handed out at the desk, now and by ``by``; return how many
+    changed. Idempotent: a claim already handed out keeps its first time
+    and person (conditional UPDATE).
+    """
+    return claims.filter(handed_out_at__isnull=True).update(handed_out_at=timezone.now(), handed_out_by=by)
+
+
+# --- sprints ---------------------------------------------------------------------------------
+
+# A day's sprint is decided this long after local midnight: awards committing
+# across midnight have landed by then.
+SPRINT_GRACE = timedelta(minutes=5)
+# Days that ended longer ago than this are not looked at again.
+SPRINT_LOOKBACK = timedelta(days=3)
+
+
+def award_sprint_winners(*, now: datetime | None = None) -> int:
+    """
+    For every conference day that ended (local midnight + ``SPRINT_GRACE``)
+    within ``SPRINT_LOOKBACK``, record the top ``SPRINT_WINNERS`` of that
+    day's sprint (by competition rank, so a tie at the last place includes
+    everyone tied) and notify each one ``sprint_won``. Return the number of
+    new winners.
+
+    Idempotent, also under two beats at once: ``SprintWin`` is unique per
+    (conference, day, user), the row and its notification share a
+    transaction, and a row that already exists is neither written nor told.
+    The ledger decides (SQL), not Redis.
+    """
+    now = now or timezone.now()
+    winners_per_day = settings.SPRINT_WINNERS
+    today_utc = now.date()
+    created = 0
+    conferences = Conference.objects.filter(
+        starts_on__lte=today_utc + timedelta(days=1), ends_on__gte=(now - SPRINT_LOOKBACK).date() - timedelta(days=1)
+    )
+    for conference in conferences:
+        day = conference.starts_on
+        while day <= conference.ends_on:
+            _, day_end = leaderboard.day_bounds(conference.timezone, day)
+            if now - SPRINT_LOOKBACK <= day_end + SPRINT_GRACE <= now:
+                created += _award_sprint_day(conference, day, winners=winners_per_day)
+            day += timedelta(days=1)
+    return created
+
+
+def _award_sprint_day(conference: Conference, day, *, winners: int) -> int:
+    totals = (
+        leaderboard.day_entries(conference.pk, conference.timezone, day)
+        .values("user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+    )
+    # Competition ranks: everyone with at least the winners-th highest total ranks within the winners.
+    if winners < 1:
+        return 0
+    highest = list(totals.order_by("-total").values_list("total", flat=True)[:winners])
+    if not highest:
+        return 0
+    threshold = highest[-1]
+    ranked = list(totals.filter(total__gte=threshold).order_by("-total", "user_id").values_list("user_id", "total"))
+    top: list[leaderboard.Standing] = []
+    for index, (user_id, points) in enumerate(ranked):
+        rank = top[-1].rank if top and top[-1].points == points else index + 1
+        top.append(leaderboard.Standing(user_id, points, rank))
+    created = 0
+    for row in top:
+        if SprintWin.objects.filter(conference=conference, day=day, user_id=row.user_id).exists():
+            continue
+        try:
+            with transaction.atomic():
+                SprintWin.objects.create(
+                    conference=conference, day=day, user_id=row.user_id, rank=row.rank, points=row.points
+                )
+                user = User.objects.filter(pk=row.user_id, is_active=True).first()
+                if user is not None:
+                    notify(
+                        user,
+                        kind=NotificationKind.SPRINT_WON,
+                        title=f"You placed #{row.rank} in {conference.name}'s sprint of {day:%-d %B}",
+                        body=f"{row.points} points that day. Well done!",
+                        data={
+                            "conference": conference.slug,
+                            "day": day.isoformat(),
+                            "rank": row.rank,
+                            "points": row.points,
+                        },
+                    )
+        except IntegrityError:
+            continue  # the other beat recorded (and told) this one
+        created += 1
+    return created

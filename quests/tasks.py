@@ -21,3 +21,19 @@ def recheck_submission_task(self, *, submission_id: int) -> None:
 @shared_task(name="quests.rebuild_leaderboard", acks_late=True)
 def rebuild_leaderboard_task() -> None:
     leaderboard.rebuild()
+
+
+@shared_task(name="quests.count_invite_checkin", acks_late=True)
+def count_invite_checkin_task(*, attendance_id: int) -> None:
+    """Enqueued by name by ``conferences.services.check_in_attendee`` after a first check-in commits."""
+    services.count_invite_checkin(attendance_id)
+
+
+@shared_task(name="quests.reconcile_invites", acks_late=True)
+def reconcile_invites_task() -> None:
+    services.reconcile_invites()
+
+
+@shared_task(name="quests.award_sprint_winners", acks_late=True)
+def award_sprint_winners_task() -> None:
+    services.award_sprint_winners()

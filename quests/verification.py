@@ -24,6 +24,7 @@ from conferences.models import Attendance, AttendanceStatus
 from connections.selectors import accepted_connection_count
 from events.models import RSVP, Event
 from integrations import telegram
+from quests.invites import checked_in_invitee_count
 from quests.models import SubmissionStatus, Task, TaskType
 
 logger = structlog.get_logger(__name__)
@@ -274,6 +275,29 @@ class ConnectionsStrategy(Strategy):
         )
 
 
+class InviteStrategy(Strategy):
+    """
+    Done when ``count`` invitees checked in at the quest's conference. The
+    services approve it on the check-in that reaches the count; a submission
+    only checks again.
+    """
+
+    type = TaskType.INVITE
+    public_keys = ("count",)
+    allowed_keys = ("count",)
+
+    def _clean(self, config: dict) -> dict:
+        return {"count": _positive_int(config, "count")}
+
+    def verify(self, task: Task, *, user, attempt: Attempt) -> Outcome:
+        needed = task.config.get("count", 1)
+        conference_id = task.quest.conference_id
+        have = checked_in_invitee_count(user.pk, conference_id=conference_id) if conference_id else 0
+        if have >= needed:
+            return Outcome(SubmissionStatus.APPROVED, f"{have} people you invited checked in.")
+        return Outcome(SubmissionStatus.REJECTED, f"{have} of {needed} people you invited have checked in so far.")
+
+
 class ProofStrategy(Strategy):
     type = TaskType.PROOF
     public_keys = ("kind",)
@@ -301,6 +325,7 @@ REGISTRY: dict[str, Strategy] = {
         ConferenceCheckinStrategy(),
         EventCheckinStrategy(),
         ConnectionsStrategy(),
+        InviteStrategy(),
         ProofStrategy(),
     )
 }

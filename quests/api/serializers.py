@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conferences.models import Conference
-from quests.models import PointsEntry, Quest, Submission, SubmissionStatus, Task, TaskType
+from quests.models import PointsEntry, Quest, Reward, RewardClaim, Submission, SubmissionStatus, Task, TaskType
 from quests.selectors import progress_of
 from quests.verification import public_config
 from users.api.serializers import UserSummarySerializer
@@ -12,15 +12,25 @@ from users.api.serializers import UserSummarySerializer
 # --- output -----------------------------------------------------------------------
 
 
+class InviteProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    needed = serializers.IntegerField()
+
+
 class TaskSerializer(serializers.ModelSerializer):
     config = serializers.SerializerMethodField(
         help_text="Only the type's public keys; never a code, answer or chat id."
     )
-    my_status = serializers.SerializerMethodField()
+    my_status = serializers.SerializerMethodField(
+        help_text="The caller's latest status; an invite task not yet done is `pending`."
+    )
+    progress = serializers.SerializerMethodField(
+        help_text='Invite tasks: `{"done", "needed"}` (invitees checked in); null for other types.'
+    )
 
     class Meta:
         model = Task
-        fields = ["id", "title", "type", "points", "config", "my_status"]
+        fields = ["id", "title", "type", "points", "config", "my_status", "progress"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.DictField())
@@ -29,7 +39,17 @@ class TaskSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=SubmissionStatus.choices, allow_null=True))
     def get_my_status(self, task: Task) -> str | None:
-        return self.context.get("statuses", {}).get(task.pk)
+        status = self.context.get("statuses", {}).get(task.pk)
+        if task.type == TaskType.INVITE and status != SubmissionStatus.APPROVED and task.pk in self._progress():
+            return SubmissionStatus.PENDING
+        return status
+
+    @extend_schema_field(InviteProgressSerializer(allow_null=True))
+    def get_progress(self, task: Task) -> dict | None:
+        return self._progress().get(task.pk)
+
+    def _progress(self) -> dict:
+        return self.context.get("progress", {})
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -129,6 +149,34 @@ class LeaderboardSerializer(serializers.Serializer):
     me = StandingSerializer(allow_null=True)
 
 
+class InviteSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    link = serializers.URLField()
+
+
+class InvitationSerializer(serializers.Serializer):
+    inviter = UserSummarySerializer()
+    created_at = serializers.DateTimeField()
+
+
+class RewardSerializer(serializers.ModelSerializer):
+    remaining = serializers.IntegerField(read_only=True, help_text="Items left to claim.")
+
+    class Meta:
+        model = Reward
+        fields = ["id", "title", "stock", "remaining"]
+        read_only_fields = fields
+
+
+class RewardClaimSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(read_only=True, help_text="Show this at the desk.")
+
+    class Meta:
+        model = RewardClaim
+        fields = ["reward", "code", "created_at", "handed_out_at"]
+        read_only_fields = fields
+
+
 # --- input ------------------------------------------------------------------------
 
 
@@ -139,7 +187,8 @@ class TaskCreateInputSerializer(serializers.Serializer):
     config = serializers.JSONField(
         default=dict,
         help_text='By type: code {"code"}; quiz {"question", "answers"}; telegram_join {"chat_id", "invite_link"?}; '
-        'conference_checkin {}; event_checkin {"event"}; connections {"count"}; proof {"kind": "url"|"text"}.',
+        'conference_checkin {}; event_checkin {"event"}; connections {"count"}; invite {"count"}; '
+        'proof {"kind": "url"|"text"}.',
     )
 
 
@@ -182,3 +231,22 @@ class QuestFilterSerializer(serializers.Serializer):
 class LeaderboardQuerySerializer(serializers.Serializer):
     conference = serializers.SlugField(required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+    day = serializers.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        help_text="YYYY-MM-DD: that day's sprint in the conference's timezone (needs `conference`).",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("day") and not attrs.get("conference"):
+            raise serializers.ValidationError({"day": ["A day's sprint needs `conference`."]})
+        return attrs
+
+
+class InvitedByInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+
+
+class RewardCreateInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    stock = serializers.IntegerField(min_value=0, max_value=1_000_000)

@@ -13,6 +13,14 @@ urlpatterns = [
         views.SubmissionCreateView.as_view(),
         name="quests-task-submissions",
     ),
+    path(
+        "quests/<int:quest_id>/tasks/<int:task_id>/invite/",
+        views.InviteView.as_view(),
+        name="quests-task-invite",
+    ),
+    path("quests/<int:pk>/rewards/", views.RewardListView.as_view(), name="quests-rewards"),
+    path("quests/<int:pk>/rewards/<int:rid>/claim/", views.RewardClaimView.as_view(), name="quests-reward-claim"),
+    path("users/me/invited-by/", views.InvitedByView.as_view(), name="users-me-invited-by"),
     path("users/me/points/", views.MyPointsView.as_view(), name="users-me-points"),
     path("leaderboard/", views.LeaderboardView.as_view(), name="leaderboard"),
 ]

@@ -9,18 +9,32 @@ from rest_framework.views import APIView
 from conferences.selectors import access_conference
 from ibw.api import IsAdmin, IsAuthenticatedUser, IsUserOrAdmin, PageNumberPagination, actor, is_admin
 from quests.api import serializers as s
+from quests.models import Reward
 from quests.selectors import (
+    access_invite_task,
     access_quest,
+    access_reward,
     access_submission,
     access_task,
+    invite_progress_for,
     leaderboard_for,
     points_history,
     points_total,
     quests_visible_to,
+    rewards_of,
     submissions_for_review,
     task_statuses_for,
 )
-from quests.services import create_quest, review_submission, submit_task
+from quests.services import (
+    accept_invite,
+    claim_reward,
+    create_quest,
+    create_reward,
+    invite_code_for,
+    invite_link,
+    review_submission,
+    submit_task,
+)
 
 
 class ReadUserWriteAdmin(IsUserOrAdmin):
@@ -47,7 +61,11 @@ class QuestListView(generics.ListAPIView):
         )
 
     def get_serializer_context(self) -> dict:
-        return {**super().get_serializer_context(), "statuses": getattr(self, "statuses", {})}
+        return {
+            **super().get_serializer_context(),
+            "statuses": getattr(self, "statuses", {}),
+            "progress": getattr(self, "progress", {}),
+        }
 
     @extend_schema(
         operation_id="quests_list", parameters=[OpenApiParameter("conference", str, description="Conference slug")]
@@ -56,6 +74,7 @@ class QuestListView(generics.ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         # The caller's statuses for the page's tasks, in one query.
         self.statuses = task_statuses_for(actor(request), page)
+        self.progress = invite_progress_for(actor(request), page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -75,7 +94,11 @@ class QuestDetailView(APIView):
     @extend_schema(operation_id="quests_retrieve", responses=s.QuestSerializer)
     def get(self, request: Request, pk: int) -> Response:
         quest = access_quest(actor(request), pk, include_inactive=is_admin(request))
-        context = {"request": request, "statuses": task_statuses_for(actor(request), [quest])}
+        context = {
+            "request": request,
+            "statuses": task_statuses_for(actor(request), [quest]),
+            "progress": invite_progress_for(actor(request), [quest]),
+        }
         return Response(s.QuestSerializer(quest, context=context).data)
 
 
@@ -156,10 +179,87 @@ class LeaderboardView(APIView):
         query.is_valid(raise_exception=True)
         slug = query.validated_data.get("conference")
         board = leaderboard_for(
-            access_conference(slug) if slug else None, limit=query.validated_data["limit"], user=actor(request)
+            access_conference(slug) if slug else None,
+            limit=query.validated_data["limit"],
+            user=actor(request),
+            day=query.validated_data.get("day"),
         )
         body = {
             "results": s.LeaderboardRowSerializer(board.rows, many=True, context={"request": request}).data,
             "me": s.StandingSerializer(board.me).data if board.me else None,
         }
         return Response(body, headers={"X-Leaderboard-Source": board.source})
+
+
+class InviteView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        operation_id="quests_tasks_invite",
+        responses=s.InviteSerializer,
+        description="The caller's invite code and bot link, the same every time; 404 for a task that is not `invite`.",
+    )
+    def get(self, request: Request, quest_id: int, task_id: int) -> Response:
+        access_invite_task(request.user, quest_id=quest_id, task_id=task_id)
+        code = invite_code_for(request.user)
+        return Response({"code": code.code, "link": invite_link(code)})
+
+
+class InvitedByView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        operation_id="users_me_invited_by",
+        request=s.InvitedByInputSerializer,
+        responses={201: s.InvitationSerializer, 200: s.InvitationSerializer},
+        description="Record who invited the caller: 201; the same inviter again 200; another inviter 409 "
+        "ALREADY_INVITED; one's own or an unknown code 400.",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.InvitedByInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, created = accept_invite(request.user, **data.validated_data)
+        body = s.InvitationSerializer(invitation, context={"request": request}).data
+        return Response(body, status=201 if created else 200)
+
+
+class RewardListView(generics.ListAPIView):
+    permission_classes = [ReadUserWriteAdmin]
+    serializer_class = s.RewardSerializer
+    pagination_class = PageNumberPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no quest in the path
+            return Reward.objects.none()
+        quest = access_quest(actor(self.request), self.kwargs["pk"], include_inactive=is_admin(self.request))
+        return rewards_of(quest)
+
+    @extend_schema(operation_id="quests_rewards_list")
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="quests_rewards_create", request=s.RewardCreateInputSerializer, responses={201: s.RewardSerializer}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        quest = access_quest(None, pk, include_inactive=True)
+        data = s.RewardCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reward = create_reward(quest, **data.validated_data)
+        return Response(s.RewardSerializer(rewards_of(quest).get(pk=reward.pk)).data, status=201)
+
+
+class RewardClaimView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        operation_id="quests_rewards_claim",
+        request=None,
+        responses={201: s.RewardClaimSerializer, 200: s.RewardClaimSerializer},
+        description="201 with a new claim code, 200 with the caller's existing claim; 409 QUEST_NOT_COMPLETED, "
+        "409 OUT_OF_STOCK.",
+    )
+    def post(self, request: Request, pk: int, rid: int) -> Response:
+        reward = access_reward(access_quest(request.user, pk), rid)
+        claim, created = claim_reward(reward, user=request.user)
+        return Response(s.RewardClaimSerializer(claim).data, status=201 if created else 200)

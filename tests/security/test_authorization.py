@@ -23,7 +23,7 @@ from broadcasts.models import Broadcast
 from connections.models import Connection
 from meetings.services import create_meeting_window, request_meeting
 from notifications.models import Notification
-from quests.models import Quest, Submission, Task
+from quests.models import Quest, Reward, Submission, Task
 from tests.conftest import client_for
 from tests.factories import (
     AttendanceFactory,
@@ -90,6 +90,7 @@ ADMIN = {
     "PATCH /api/v1/conferences/{slug}/speakers/{speaker_id}/",
     "DELETE /api/v1/conferences/{slug}/speakers/{speaker_id}/",
     "POST /api/v1/quests/",
+    "POST /api/v1/quests/{id}/rewards/",
     "GET /api/v1/quests/submissions/",
     "POST /api/v1/quests/submissions/{id}/review/",
 }
@@ -139,6 +140,10 @@ USER = {
     "GET /api/v1/quests/",
     "GET /api/v1/quests/{id}/",
     "POST /api/v1/quests/{quest_id}/tasks/{task_id}/submissions/",
+    "GET /api/v1/quests/{quest_id}/tasks/{task_id}/invite/",
+    "GET /api/v1/quests/{id}/rewards/",
+    "POST /api/v1/quests/{id}/rewards/{rid}/claim/",
+    "POST /api/v1/users/me/invited-by/",
     "GET /api/v1/users/{user_id}/",
     "POST /api/v1/users/{user_id}/block/",
     "DELETE /api/v1/users/{user_id}/block/",
@@ -179,6 +184,7 @@ def world():
     )
     task = Task.objects.create(quest=quest, title="Proof", type="proof", config={"kind": "text"})
     submission = Submission.objects.create(task=task, user=owner, status="pending", text="done")
+    reward = Reward.objects.create(quest=quest, title="R", stock=1)
     notification = Notification.objects.create(user=owner, kind="session_reminder", title="private")
     third = UserFactory()
     connection = Connection.objects.create(from_user=owner, to_user=third)
@@ -200,6 +206,7 @@ def world():
         "event_id": event.pk,
         "quest_id": quest.pk,
         "task_id": task.pk,
+        "rid": reward.pk,
         "user_id": owner.pk,
         "token": "not-a-token",
         "submission": submission,
