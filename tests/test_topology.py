@@ -14,6 +14,7 @@ import aiohttp
 import httpx
 import pytest
 import yaml
+from django.conf import settings as django_settings
 
 from tests.debian import ensure_binary
 from tests.faults.servers import database_url
@@ -32,7 +33,7 @@ def test_compose_serves_http_with_gunicorn_and_websockets_with_daphne_behind_one
 
     assert services["web"]["command"][:1] == ["gunicorn"]
     assert "ibw.wsgi:application" in services["web"]["command"]
-    assert services["ws"]["command"][0] == "daphne"
+    assert services["ws"]["command"][:3] == ["python", "-m", "ibw.daphne"]  # drains on SIGTERM
     assert "ibw.asgi:application" in services["ws"]["command"]
     assert services["proxy"]["image"] == "caddy:2"
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["proxy"]["volumes"]
@@ -43,6 +44,20 @@ def test_compose_serves_http_with_gunicorn_and_websockets_with_daphne_behind_one
     assert "WORKER_CONCURRENCY" in " ".join(services["worker"]["command"])
     # Only the proxy is published: clients see one origin.
     assert [name for name, s in services.items() if "ports" in s and name != "minio"] == ["proxy"]
+
+
+def test_compose_runs_a_worker_for_each_queue_group():
+    services = _compose()["services"]
+    consumed = {}
+    for name, service in services.items():
+        command = " ".join(service.get("command", []))
+        match = re.search(r"celery -A ibw worker --queues (\S+)", command)
+        if match:
+            for queue in match.group(1).split(","):
+                consumed.setdefault(queue, []).append(name)
+
+    assert consumed == {"critical": ["worker-critical"], "default": ["worker"], "low": ["worker-low"]}
+    assert sorted(consumed) == sorted(q.name for q in django_settings.CELERY_TASK_QUEUES)
 
 
 def test_caddyfile_routes_ws_to_daphne_and_the_rest_to_gunicorn():
