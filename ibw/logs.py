@@ -16,8 +16,14 @@ _SHARED_PROCESSORS = [
 ]
 
 
-def build_logging(*, level: str, fmt: str) -> dict:
-    """Return the ``LOGGING`` dict and configure structlog to render through it."""
+def build_logging(*, level: str, fmt: str, cache_loggers: bool = True) -> dict:
+    """
+    Return the ``LOGGING`` dict and configure structlog to render through it.
+
+    Tests pass ``cache_loggers=False``: ``structlog.testing.capture_logs``
+    cannot see a logger that was cached before it started, so a test's
+    result would depend on which test used that logger first.
+    """
     renderer = structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
@@ -27,7 +33,7 @@ def build_logging(*, level: str, fmt: str) -> dict:
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     return {
         "version": 1,

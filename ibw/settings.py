@@ -493,7 +493,7 @@ USE_TZ = True
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
-LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)
+LOGGING = build_logging(level=LOG_LEVEL, fmt=LOG_FORMAT, cache_loggers=not TESTING)
 
 # Seconds an agenda's version (its fingerprint) is kept in the cache, so a
 # cached agenda page or schedule.ics costs no SQL; saves drop it at once.
