@@ -23,6 +23,7 @@ from django.db.models import (
 from conferences.errors import BadgeNotFound, ConferenceNotFound, NotRegistered, SessionNotFound, SpeakerNotFound
 from conferences.models import (
     Attendance,
+    AttendanceStatus,
     Bookmark,
     Conference,
     Room,
@@ -235,3 +236,8 @@ def bookmarked_sessions_for_feed(user: User) -> QuerySet[Session]:
         .select_related("room", "track", "conference")
         .order_by("starts_at", "id")
     )
+
+
+def is_checked_in(conference: Conference, *, user: User) -> bool:
+    """Whether ``user`` has been checked in at ``conference`` (one query)."""
+    return Attendance.objects.filter(conference=conference, user=user, status=AttendanceStatus.CHECKED_IN).exists()

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "conferences",
     "events",
     "connections",
+    "live",
     "quests",
     "notifications",
     "integrations",
@@ -273,6 +274,15 @@ ENRICHMENT_RUN_LEASE_SECONDS = env.int("ENRICHMENT_RUN_LEASE_SECONDS", default=3
 THROTTLE_ANON = env.str("THROTTLE_ANON", default="120/min")
 THROTTLE_USER = env.str("THROTTLE_USER", default="600/min")
 THROTTLE_LOGIN = env.str("THROTTLE_LOGIN", default="20/min")
+# Questions asked in live sessions, per person (contract: 5 a minute).
+THROTTLE_LIVE_QUESTIONS = env.str("THROTTLE_LIVE_QUESTIONS", default="5/min")
+# Live sessions (live/realtime.py): vote counts go out at most every 0.5 s per
+# session, presence counts every 1 s; a socket that stops heart-beating drops
+# out of presence after the TTL (TTL + heartbeat + 1 s must stay under 60 s).
+LIVE_VOTE_INTERVAL_SECONDS = env.float("LIVE_VOTE_INTERVAL_SECONDS", default=0.5)
+LIVE_PRESENCE_INTERVAL_SECONDS = env.float("LIVE_PRESENCE_INTERVAL_SECONDS", default=1.0)
+LIVE_PRESENCE_HEARTBEAT_SECONDS = env.float("LIVE_PRESENCE_HEARTBEAT_SECONDS", default=15)
+LIVE_PRESENCE_TTL_SECONDS = env.float("LIVE_PRESENCE_TTL_SECONDS", default=35)
 
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header is what keeps DRF's 401s 401s.

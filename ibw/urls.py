@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("conferences.api.urls")),
     path("", include("events.api.urls")),
     path("", include("connections.api.urls")),
+    path("", include("live.api.urls")),
     path("", include("quests.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("integrations.api.urls")),

@@ -59,3 +59,15 @@ def publish_to_users(items: Iterable[tuple[int, dict]]) -> None:
     messages = [(user_group(user_id), {"type": "push", "payload": payload}) for user_id, payload in items]
     if messages:
         transaction.on_commit(lambda: _send(messages))
+
+
+def publish_to_groups(items: Iterable[tuple[str, dict]]) -> None:
+    """
+    Send each ``(group, payload)`` once the current transaction commits, in one batch.
+
+    For groups other apps own (a live session's channel): the relaying
+    consumer's ``push`` handler sends ``payload`` as it is.
+    """
+    messages = [(group, {"type": "push", "payload": payload}) for group, payload in items]
+    if messages:
+        transaction.on_commit(lambda: _send(messages))
