@@ -276,10 +276,10 @@ THROTTLE_USER = env.str("THROTTLE_USER", default="600/min")
 THROTTLE_LOGIN = env.str("THROTTLE_LOGIN", default="20/min")
 # Questions asked in live sessions, per person (contract: 5 a minute).
 THROTTLE_LIVE_QUESTIONS = env.str("THROTTLE_LIVE_QUESTIONS", default="5/min")
-# Live sessions (live/realtime.py): vote counts go out at most every 0.5 s per
+# Live sessions (live/realtime.py): vote counts go out at most every 0.6 s per
 # session, presence counts every 1 s; a socket that stops heart-beating drops
 # out of presence after the TTL (TTL + heartbeat + 1 s must stay under 60 s).
-LIVE_VOTE_INTERVAL_SECONDS = env.float("LIVE_VOTE_INTERVAL_SECONDS", default=0.5)
+LIVE_VOTE_INTERVAL_SECONDS = env.float("LIVE_VOTE_INTERVAL_SECONDS", default=0.6)
 LIVE_PRESENCE_INTERVAL_SECONDS = env.float("LIVE_PRESENCE_INTERVAL_SECONDS", default=1.0)
 LIVE_PRESENCE_HEARTBEAT_SECONDS = env.float("LIVE_PRESENCE_HEARTBEAT_SECONDS", default=15)
 LIVE_PRESENCE_TTL_SECONDS = env.float("LIVE_PRESENCE_TTL_SECONDS", default=35)

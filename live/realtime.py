@@ -47,6 +47,7 @@ import redis
 import redis.asyncio as aioredis
 import structlog
 from django.conf import settings
+from django.db import connections
 
 from ibw.tasks import enqueue
 from live import selectors
@@ -82,16 +83,16 @@ def session_group(session_id: int) -> str:
 
 def interval_for(kind: str) -> float:
     if kind == PRESENCE:
-        return float(getattr(settings, "LIVE_PRESENCE_INTERVAL_SECONDS", 1.0))
-    return float(getattr(settings, "LIVE_VOTE_INTERVAL_SECONDS", 0.5))
+        return float(settings.LIVE_PRESENCE_INTERVAL_SECONDS)
+    return float(settings.LIVE_VOTE_INTERVAL_SECONDS)
 
 
 def heartbeat_seconds() -> float:
-    return float(getattr(settings, "LIVE_PRESENCE_HEARTBEAT_SECONDS", 15))
+    return float(settings.LIVE_PRESENCE_HEARTBEAT_SECONDS)
 
 
 def presence_ttl_seconds() -> float:
-    return float(getattr(settings, "LIVE_PRESENCE_TTL_SECONDS", 35))
+    return float(settings.LIVE_PRESENCE_TTL_SECONDS)
 
 
 def _key(session_id: int, kind: str, part: str) -> str:
@@ -232,7 +233,17 @@ async def amark_dirty(session_id: int, *, kind: str, member: str) -> None:
     pipe.pttl(gate)
     _, _, started, gate_ms = await pipe.execute()
     if started:
-        await sync_to_async(_enqueue_flush, thread_sensitive=False)(session_id, kind, max(gate_ms, 0) / 1000)
+        await sync_to_async(_enqueue_flush_from_thread, thread_sensitive=False)(
+            session_id, kind, max(gate_ms, 0) / 1000
+        )
+
+
+def _enqueue_flush_from_thread(session_id: int, kind: str, countdown: float) -> None:
+    try:
+        _enqueue_flush(session_id, kind, countdown)
+    finally:
+        # An eager flush (tests, ``make run`` without a worker) queries from this pool thread.
+        connections.close_all()
 
 
 def _claim_gate(session_id: int, kind: str) -> bool:
