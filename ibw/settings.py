@@ -159,7 +159,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Three queues, so a person waiting on the bot never waits behind bulk work:
 # - critical: what one person is waiting for right now (bot login and
-#   replies, single-person Telegram notifications, session reminders);
+#   replies, single-person Telegram notifications, session reminders,
+#   live-session vote and presence pushes);
 # - default: broadcasts (start, in-app and Telegram lanes, the dispatch sweep)
 #   and quest rechecks;
 # - low: enrichment, leaderboard rebuilds, reconciliation and retention sweeps.
@@ -175,6 +176,8 @@ CELERY_TASK_ROUTES = {
     "integrations.send_bot_reply": {"queue": "critical"},
     "notifications.send_telegram_deliveries": {"queue": "critical"},
     "conferences.send_session_reminders": {"queue": "critical"},
+    # A room full of people watching vote counts and presence move.
+    "live.flush_session_updates": {"queue": "critical"},
     "integrations.enrich_user": {"queue": "low"},
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
