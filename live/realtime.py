@@ -17,9 +17,10 @@ with three Redis keys:
   that sets it enqueues the flush task (``live.flush_session_updates``), so
   one flush chain runs per session whichever web or worker process saw the
   votes;
-- ``gate``   claimed with ``SET NX PX <interval>`` by the flush right before
-  it publishes: two publishes of a session are never closer than the
-  interval, even if two flushes run at once in different workers.
+- ``gate``   claimed with ``SET NX`` by the flush before it reads and
+  publishes, and re-set to expire one interval after the send: two sends of
+  a session are never closer than the interval, even if two flushes run at
+  once in different workers.
 
 The flush publishes one item, then re-enqueues itself while items remain,
 else clears ``pending`` and re-checks ``dirty`` (a change that arrived in
@@ -58,6 +59,8 @@ logger = structlog.get_logger(__name__)
 VOTES = "votes"
 PRESENCE = "presence"
 PENDING_MS = 10_000
+# How long a flush may take to read and send before another may claim the gate.
+GATE_LEASE_MS = 5_000
 DIRTY_TTL_SECONDS = 300
 
 # Count distinct users among fresh members, after dropping stale ones.
@@ -179,16 +182,20 @@ def poll_payload(poll) -> dict[str, Any]:
     }
 
 
-def publish_question(question) -> None:
+# The consumer method that relays coalesced vote counts (it spaces them per socket too).
+VOTE_HANDLER = "live.votes"
+
+
+def publish_question(question, *, vote_update: bool = False) -> None:
     """Push ``question`` (with ``votes`` annotated) to its session's channel after commit."""
-    publish_to_groups(
-        [(session_group(question.session_id), {"type": "question", "question": question_payload(question)})]
-    )
+    payload = {"type": "question", "question": question_payload(question)}
+    publish_to_groups([(session_group(question.session_id), payload)], handler=VOTE_HANDLER if vote_update else "push")
 
 
-def publish_poll(poll) -> None:
+def publish_poll(poll, *, vote_update: bool = False) -> None:
     """Push ``poll`` (options with ``votes``) to its session's channel after commit."""
-    publish_to_groups([(session_group(poll.session_id), {"type": "poll", "poll": poll_payload(poll)})])
+    payload = {"type": "poll", "poll": poll_payload(poll)}
+    publish_to_groups([(session_group(poll.session_id), payload)], handler=VOTE_HANDLER if vote_update else "push")
 
 
 # --- coalescing ---------------------------------------------------------------------------
@@ -218,7 +225,7 @@ def mark_dirty(session_id: int, *, kind: str, member: str) -> None:
         logger.warning("live_mark_dirty_failed", session=session_id, error=str(exc))
         return
     if started:
-        _enqueue_flush(session_id, kind, max(gate_ms, 0) / 1000)
+        _enqueue_flush(session_id, kind, min(max(gate_ms, 0) / 1000, interval_for(kind)))
 
 
 async def amark_dirty(session_id: int, *, kind: str, member: str) -> None:
@@ -234,7 +241,7 @@ async def amark_dirty(session_id: int, *, kind: str, member: str) -> None:
     _, _, started, gate_ms = await pipe.execute()
     if started:
         await sync_to_async(_enqueue_flush_from_thread, thread_sensitive=False)(
-            session_id, kind, max(gate_ms, 0) / 1000
+            session_id, kind, min(max(gate_ms, 0) / 1000, interval_for(kind))
         )
 
 
@@ -247,16 +254,26 @@ def _enqueue_flush_from_thread(session_id: int, kind: str, countdown: float) -> 
 
 
 def _claim_gate(session_id: int, kind: str) -> bool:
-    """Wait (at most a few intervals) until this process may publish; False if it never could."""
+    """
+    Wait (at most a few intervals) until this process may publish; False if it never could.
+
+    The claim holds the gate for a lease longer than any publish; ``_close_gate``
+    then restarts it from the end of the publish, so sends (not claims) are an
+    interval apart however long the database read took.
+    """
     r = client()
     gate = _key(session_id, kind, "gate")
     interval_ms = int(interval_for(kind) * 1000)
     for _ in range(8):
-        if r.set(gate, 1, nx=True, px=interval_ms):
+        if r.set(gate, 1, nx=True, px=interval_ms + GATE_LEASE_MS):
             return True
         wait_ms = r.pttl(gate)
         time.sleep(min(max(wait_ms, 5), interval_ms) / 1000)
     return False
+
+
+def _close_gate(session_id: int, kind: str) -> None:
+    client().set(_key(session_id, kind, "gate"), 1, px=int(interval_for(kind) * 1000))
 
 
 def presence_count(session_id: int) -> tuple[int, int]:
@@ -281,8 +298,11 @@ def flush_session_updates(*, session_id: int, kind: str) -> None:
         _enqueue_flush(session_id, kind, interval)
         return
     popped = r.zpopmin(dirty, 1)
-    if popped:
-        _publish_item(session_id, kind, popped[0][0].decode())
+    try:
+        if popped:
+            _publish_item(session_id, kind, popped[0][0].decode())
+    finally:
+        _close_gate(session_id, kind)
     if r.zcard(dirty):
         r.pexpire(pending, PENDING_MS)
         _enqueue_flush(session_id, kind, interval)
@@ -304,11 +324,11 @@ def _publish_item(session_id: int, kind: str, member: str) -> None:
     if prefix == "q":
         question = selectors.question_with_votes(int(raw_id))
         if question is not None:
-            publish_question(question)
+            publish_question(question, vote_update=True)
     elif prefix == "p":
         poll = selectors.poll_results(int(raw_id))
         if poll is not None:
-            publish_poll(poll)
+            publish_poll(poll, vote_update=True)
 
 
 # --- presence (called by the consumer) -----------------------------------------------------

@@ -61,13 +61,13 @@ def publish_to_users(items: Iterable[tuple[int, dict]]) -> None:
         transaction.on_commit(lambda: _send(messages))
 
 
-def publish_to_groups(items: Iterable[tuple[str, dict]]) -> None:
+def publish_to_groups(items: Iterable[tuple[str, dict]], *, handler: str = "push") -> None:
     """
     Send each ``(group, payload)`` once the current transaction commits, in one batch.
 
-    For groups other apps own (a live session's channel): the relaying
-    consumer's ``push`` handler sends ``payload`` as it is.
+    For groups other apps own (a live session's channel): the consumer's
+    ``handler`` method (``push``: send ``payload`` as it is) relays it.
     """
-    messages = [(group, {"type": "push", "payload": payload}) for group, payload in items]
+    messages = [(group, {"type": handler, "payload": payload}) for group, payload in items]
     if messages:
         transaction.on_commit(lambda: _send(messages))

@@ -117,7 +117,10 @@ def test_votes_through_both_processes_reach_every_socket_coalesced(stacks):
             received = await asyncio.gather(*readers)
             return statuses, received
 
-    statuses, received = asyncio.run(scenario())
+    try:
+        statuses, received = asyncio.run(asyncio.wait_for(scenario(), timeout=120))
+    except TimeoutError as exc:
+        raise AssertionError(first.logs() + second.logs()) from exc
 
     assert statuses == [200] * 40
     assert QuestionVote.objects.filter(question=question).count() == 40
