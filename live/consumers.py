@@ -31,7 +31,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from conferences.models import Session
 from live import realtime
-from live.selectors import may_moderate
+from live.moderators import may_moderate
 from users.models import User
 
 logger = structlog.get_logger(__name__)

@@ -300,7 +300,8 @@ def flush_session_updates(*, session_id: int, kind: str) -> None:
     popped = r.zpopmin(dirty, 1)
     try:
         if popped:
-            _publish_item(session_id, kind, popped[0][0].decode())
+            member = popped[0][0]
+            _publish_item(session_id, kind, member.decode() if isinstance(member, bytes) else str(member))
     finally:
         _close_gate(session_id, kind)
     if r.zcard(dirty):

@@ -1,11 +1,10 @@
-"""Reads of live sessions: who moderates, questions in projector order, polls with database-counted results."""
+"""Reads of live sessions: questions in projector order, polls with database-counted results, feedback."""
 
 from __future__ import annotations
 
 from django.db.models import BigIntegerField, Count, Exists, OuterRef, Prefetch, QuerySet, Value
 
-from conferences.models import Session, SessionSpeaker
-from conferences.organizers import organizes
+from conferences.models import Session
 from live.errors import PollNotFound, QuestionNotFound, SessionNotFound
 from live.models import Feedback, Poll, PollOption, PollVote, Question, QuestionStatus, QuestionVote
 from users.models import User
@@ -17,23 +16,6 @@ def access_live_session(slug: str, session_id: int) -> Session:
     if session is None:
         raise SessionNotFound()
     return session
-
-
-def may_moderate(session: Session, *, user: User | None, is_admin: bool = False) -> bool:
-    """
-    Whether the caller moderates ``session``: an admin (``is_admin``: the admin
-    key or an ``is_staff`` user), a user with the ``staff`` role, a co-organizer
-    of the session's conference, or a user linked to one of its speakers.
-    """
-    if is_admin:
-        return True
-    if user is None or not user.is_authenticated:
-        return False
-    if user.is_staff or user.has_role("staff"):
-        return True
-    if SessionSpeaker.objects.filter(session=session, speaker__user=user).exists():
-        return True
-    return organizes(user, session.conference)
 
 
 def questions_for(session: Session, *, user: User | None, include_hidden: bool = False) -> QuerySet[Question]:

@@ -43,8 +43,7 @@ def ask_question(session: Session, *, author: User, text: str, anonymous: bool =
     """
     with transaction.atomic():
         question = Question.objects.create(session=session, author=author, text=text, is_anonymous=anonymous)
-        question.votes = 0
-        realtime.publish_question(question)
+        transaction.on_commit(lambda: _push_question(question.pk))
     return question
 
 

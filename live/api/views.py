@@ -14,6 +14,7 @@ from ibw.api import IsAuthenticatedUser, UserThrottle, actor, is_admin, unpagina
 from live import selectors, services
 from live.api import serializers as s
 from live.errors import NotModerator
+from live.moderators import may_moderate
 
 ERROR = OpenApiResponse(description="Error body `{error, code, details?}`")
 TAGS = ["live sessions"]
@@ -37,7 +38,7 @@ class IsUserOrAdmin(IsAuthenticatedUser):
 
 def _moderates(request: Request, session: Session) -> bool:
     user = request.user if request.user.is_authenticated else None
-    return selectors.may_moderate(session, user=user, is_admin=is_admin(request))
+    return may_moderate(session, user=user, is_admin=is_admin(request))
 
 
 def _moderator_session(request: Request, slug: str, session_id: int) -> Session:
@@ -90,13 +91,10 @@ class QuestionVoteView(APIView):
 
     def _question(self, request: Request, slug: str, session_id: int, question_id: int):
         session = selectors.access_live_session(slug, session_id)
-        try:
-            return selectors.access_question(session, question_id, user=request.user)
-        except selectors.QuestionNotFound:
-            # A hidden question is there for its moderators only.
-            if not _moderates(request, session):
-                raise
-            return selectors.access_question(session, question_id, user=request.user, include_hidden=True)
+        # A hidden question is there for its moderators only.
+        return selectors.access_question(
+            session, question_id, user=request.user, include_hidden=_moderates(request, session)
+        )
 
     @extend_schema(request=None, responses={200: s.QuestionSerializer, 404: ERROR}, tags=TAGS)
     def post(self, request: Request, slug: str, session_id: int, question_id: int) -> Response:
