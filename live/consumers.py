@@ -66,7 +66,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
     is_moderator: bool = False
     expiry: asyncio.TimerHandle | None = None
     heartbeat: asyncio.Task | None = None
-    vote_timer: asyncio.TimerHandle | None = None
+    vote_sender: asyncio.Future | None = None
     last_vote_sent: float = float("-inf")
 
     def __init__(self, *args, **kwargs) -> None:
@@ -121,9 +121,9 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
                 logger.warning("live_presence_heartbeat_failed", error=str(exc))
 
     async def disconnect(self, code: int) -> None:
-        if self.vote_timer is not None:
-            self.vote_timer.cancel()
-            self.vote_timer = None
+        if self.vote_sender is not None:
+            self.vote_sender.cancel()
+            self.vote_sender = None
         if self.expiry is not None:
             self.expiry.cancel()
             self.expiry = None
@@ -166,30 +166,25 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
     async def live_votes(self, event: dict) -> None:
         """
         A coalesced vote count. The session's flusher already sends these at
-        most every 0.6 s; this spaces them at least ``VOTE_GAP_SECONDS`` apart
-        on this socket too, so a burst after a stall in this process (the
-        loop was busy, the channel layer slow) is held and only the newest
-        count per question or poll goes out.
+        most every 0.6 s; this socket's sender also spaces them at least
+        ``VOTE_GAP_SECONDS`` apart, measured from when each send finished, so a
+        burst after a stall (this process's loop was busy, the channel layer
+        slow) is held and only the newest count per question or poll goes out.
         """
         payload = self._visible(event["payload"])
         key = (payload["type"], (payload.get("question") or payload.get("poll") or {}).get("id"))
         self.held.pop(key, None)
         self.held[key] = payload  # re-inserted: the dict keeps the order counts went stale in
-        if self.vote_timer is None:
-            self._send_held()
+        if self.vote_sender is None or self.vote_sender.done():
+            self.vote_sender = asyncio.ensure_future(self._send_held())
 
-    def _send_held(self) -> None:
-        self.vote_timer = None
+    async def _send_held(self) -> None:
         loop = asyncio.get_running_loop()
-        wait = self.last_vote_sent + VOTE_GAP_SECONDS - loop.time()
-        if wait > 0:
-            self.vote_timer = loop.call_later(wait, self._send_held)
-            return
-        if not self.held:
-            return
-        key = next(iter(self.held))
-        payload = self.held.pop(key)
-        self.last_vote_sent = loop.time()
-        asyncio.ensure_future(self.send(text_data=json.dumps(payload, separators=(",", ":"))))
-        if self.held:
-            self.vote_timer = loop.call_later(VOTE_GAP_SECONDS, self._send_held)
+        while self.held:
+            wait = self.last_vote_sent + VOTE_GAP_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            key = next(iter(self.held))
+            payload = self.held.pop(key)
+            await self.send(text_data=json.dumps(payload, separators=(",", ":")))
+            self.last_vote_sent = loop.time()
