@@ -76,6 +76,14 @@ async def _clients(urls: list[str], voted: list[int]) -> None:
     connected = 0
     all_connected = asyncio.Event()
     stop = asyncio.Event()
+    # How late this process's event loop wakes up: receipt times are only as good as that.
+    lags: list[float] = []
+
+    async def watch_lag() -> None:
+        while not stop.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.05)
+            lags.append(time.monotonic() - before - 0.05)
 
     async def one(index: int, session: aiohttp.ClientSession) -> None:
         nonlocal connected
@@ -110,11 +118,14 @@ async def _clients(urls: list[str], voted: list[int]) -> None:
                 await asyncio.sleep(0.25)  # do not SYN-flood the two servers
         await asyncio.wait_for(all_connected.wait(), timeout=300)
         print("READY", flush=True)
+        lag_watcher = asyncio.create_task(watch_lag())
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.readline)  # the driver says when to stop
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    print(json.dumps({"updates": updates, "last": last, "asked": asked}), flush=True)
+        await asyncio.gather(*tasks, lag_watcher, return_exceptions=True)
+    lags.sort()
+    lag = {"p99": lags[int(len(lags) * 0.99)] if lags else 0.0, "max": lags[-1] if lags else 0.0}
+    print(json.dumps({"updates": updates, "last": last, "asked": asked, "lag": lag}), flush=True)
 
 
 def client_main() -> None:
@@ -399,6 +410,10 @@ def main() -> int:
                 f" p50 {statistics.median(latencies):.0f} ms, p99 {_percentile(latencies, 0.99):.0f} ms,"
                 f" max {max(latencies):.0f} ms"
             )
+        print(
+            f"client event-loop lag (receipt-time error): p99 {report['lag']['p99'] * 1000:.0f} ms,"
+            f" max {report['lag']['max'] * 1000:.0f} ms"
+        )
         print(f"Redis commands in the voting window: {calls_after - calls_before} ({ops_per_vote:.1f} per vote)")
         print(
             f"load average (1/5/15 min) before {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f},"
