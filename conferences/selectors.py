@@ -363,3 +363,8 @@ def attendee_user_ids(*, conference_slug: str | None = None, checked_in: bool = 
     if checked_in:
         attendances = attendances.filter(status=AttendanceStatus.CHECKED_IN)
     return attendances.values("user_id")
+
+
+def is_checked_in(conference: Conference, *, user: User) -> bool:
+    """Whether ``user`` has been checked in at ``conference`` (one query)."""
+    return Attendance.objects.filter(conference=conference, user=user, status=AttendanceStatus.CHECKED_IN).exists()

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "events",
     "connections",
     "meetings",
+    "live",
     "quests",
     "notifications",
     "broadcasts",
@@ -192,7 +193,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Three queues, so a person waiting on the bot never waits behind bulk work:
 # - critical: what one person is waiting for right now (bot login and
-#   replies, single-person Telegram notifications, session reminders);
+#   replies, single-person Telegram notifications, session reminders,
+#   live-session vote and presence pushes);
 # - default: broadcasts (start, in-app and Telegram lanes, the dispatch sweep)
 #   and quest rechecks;
 # - low: enrichment, leaderboard rebuilds, reconciliation and retention sweeps.
@@ -209,6 +211,8 @@ CELERY_TASK_ROUTES = {
     "notifications.send_telegram_deliveries": {"queue": "critical"},
     "conferences.send_session_reminders": {"queue": "critical"},
     "meetings.send_meeting_reminders": {"queue": "critical"},
+    # A room full of people watching vote counts and presence move.
+    "live.flush_session_updates": {"queue": "critical"},
     "integrations.enrich_user": {"queue": "low"},
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
@@ -335,6 +339,15 @@ THROTTLE_LOGIN_FAILURES = env.str("THROTTLE_LOGIN_FAILURES", default="120/min")
 # Proxies in front of the app: the client address is the NUM_PROXIES-th entry
 # from the right of X-Forwarded-For (0: the peer address; the header is ignored).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# Questions asked in live sessions, per person (contract: 5 a minute).
+THROTTLE_LIVE_QUESTIONS = env.str("THROTTLE_LIVE_QUESTIONS", default="5/min")
+# Live sessions (live/realtime.py): vote counts go out at most every 0.6 s per
+# session, presence counts every 1 s; a socket that stops heart-beating drops
+# out of presence after the TTL (TTL + heartbeat + 1 s must stay under 60 s).
+LIVE_VOTE_INTERVAL_SECONDS = env.float("LIVE_VOTE_INTERVAL_SECONDS", default=0.6)
+LIVE_PRESENCE_INTERVAL_SECONDS = env.float("LIVE_PRESENCE_INTERVAL_SECONDS", default=1.0)
+LIVE_PRESENCE_HEARTBEAT_SECONDS = env.float("LIVE_PRESENCE_HEARTBEAT_SECONDS", default=15)
+LIVE_PRESENCE_TTL_SECONDS = env.float("LIVE_PRESENCE_TTL_SECONDS", default=35)
 
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header is what keeps DRF's 401s 401s.

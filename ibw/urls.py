@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("events.api.urls")),
     path("", include("connections.api.urls")),
     path("", include("meetings.api.urls")),
+    path("", include("live.api.urls")),
     path("", include("quests.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("bot.api.urls")),

@@ -63,3 +63,15 @@ def publish_to_users(items: Iterable[tuple[int, dict]]) -> None:
     messages = [(user_group(user_id), {"type": "push", "payload": payload}) for user_id, payload in items]
     if messages:
         transaction.on_commit(lambda: send_now(messages))
+
+
+def publish_to_groups(items: Iterable[tuple[str, dict]], *, handler: str = "push") -> None:
+    """
+    Send each ``(group, payload)`` once the current transaction commits, in one batch.
+
+    For groups other apps own (a live session's channel): the consumer's
+    ``handler`` method (``push``: send ``payload`` as it is) relays it.
+    """
+    messages = [(group, {"type": handler, "payload": payload}) for group, payload in items]
+    if messages:
+        transaction.on_commit(lambda: send_now(messages))

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from broadcasts.models import Broadcast
 from connections.models import Connection
+from live.models import Poll, PollOption, Question
 from meetings.services import create_meeting_window, request_meeting
 from notifications.models import Notification
 from quests.models import Quest, Reward, Submission, Task
@@ -106,7 +107,23 @@ ROLE_OR_HOST = {
     "GET /api/v1/events/{event_id}/rsvps/",
 }
 
+# A live session's moderators (its speakers' users, staff, the conference's
+# co-organizers, admins): a plain user gets 403; admins pass.
+MODERATOR = {
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/questions/{question_id}/moderate/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/polls/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/polls/{poll_id}/close/",
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/feedback/",
+}
+
 USER = {
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/questions/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/questions/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/questions/{question_id}/vote/",
+    "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/questions/{question_id}/vote/",
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/polls/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/polls/{poll_id}/vote/",
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/feedback/",
     "GET /api/v1/conferences/{slug}/attendance/",
     "POST /api/v1/conferences/{slug}/attendance/",
     "GET /api/v1/conferences/{slug}/attendance/badge.png",
@@ -197,7 +214,12 @@ def world():
     meeting = request_meeting(
         owner, conference=conference, with_user_id=third.pk, starts_at=window.slots.first().starts_at
     )
+    question = Question.objects.create(session=session, author=owner, text="Why?")
+    poll = Poll.objects.create(session=session, question="Which?")
+    PollOption.objects.bulk_create([PollOption(poll=poll, text=t, position=i) for i, t in enumerate("ab")])
     return {
+        "question_id": question.pk,
+        "poll_id": poll.pk,
         "slug": conference.slug,
         "session_id": session.pk,
         "speaker_id": speaker.pk,
@@ -246,7 +268,7 @@ def _call(client: APIClient, method: str, url: str):
 
 
 def test_every_operation_is_classified():
-    classified = PUBLIC | ADMIN | ROLE_OR_HOST | USER
+    classified = PUBLIC | ADMIN | ROLE_OR_HOST | MODERATOR | USER
 
     operations = _schema_operations()
 
@@ -257,7 +279,7 @@ def test_every_operation_is_classified():
 def test_anonymous_is_401_on_every_non_public_operation(world):
     anonymous = APIClient()
     failures = {}
-    for operation in sorted(ADMIN | ROLE_OR_HOST | USER):
+    for operation in sorted(ADMIN | ROLE_OR_HOST | MODERATOR | USER):
         method, url = _url(operation, world)
         response = _call(anonymous, method, url)
         if response.status_code != 401 or response.json().get("code") != "NOT_AUTHENTICATED":
@@ -282,7 +304,7 @@ def test_admin_operations_refuse_a_wrong_key_with_401(world):
 def test_admin_role_and_host_operations_refuse_a_normal_user_with_403(world):
     client = client_for(UserFactory())
     failures = {}
-    for operation in sorted(ADMIN | ROLE_OR_HOST):
+    for operation in sorted(ADMIN | ROLE_OR_HOST | MODERATOR):
         method, url = _url(operation, world)
         response = _call(client, method, url)
         if response.status_code != 403 or response.json().get("code") != "PERMISSION_DENIED":
@@ -370,3 +392,11 @@ def test_admin_key_and_staff_jwt_both_pass_admin_operations(world, admin_api, ad
     for client in (admin_api, staff):
         assert client.get("/api/v1/admin/broadcasts/").status_code == 200
         assert client.get("/api/v1/quests/submissions/").status_code == 200
+
+
+def test_admin_key_and_staff_jwt_pass_moderator_operations(world, admin_api, admin_user):
+    staff = client_for(admin_user)
+    feedback = f"/api/v1/conferences/{world['slug']}/sessions/{world['session_id']}/feedback/"
+
+    for client in (admin_api, staff):
+        assert client.get(feedback).status_code == 200
