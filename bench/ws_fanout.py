@@ -67,6 +67,7 @@ async def _clients(http: str, ws_bases: list[str], telegram_ids: list[int]) -> N
     import aiohttp
 
     receipts: list[tuple[int, float]] = []
+    closed: list[int | None] = []
     errors: list[str] = []
     sockets: list[aiohttp.ClientWebSocketResponse] = []
     timeout = aiohttp.ClientTimeout(total=120)
@@ -75,6 +76,19 @@ async def _clients(http: str, ws_bases: list[str], telegram_ids: list[int]) -> N
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=timeout) as session,
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as ws_session,
     ):
+        # Each socket is read from the moment it opens: an unread socket answers no
+        # ping, and Daphne closes it after its ping timeout.
+        async def listen(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    closed.append(ws.close_code)
+                    break
+                now = time.time()
+                body = json.loads(message.data)
+                if body.get("type") == "notification":
+                    receipts.append((body["notification"]["data"].get("broadcast"), now))
+
+        listeners: list[asyncio.Task] = []
 
         async def join(index: int, telegram_id: int) -> None:
             try:
@@ -89,9 +103,9 @@ async def _clients(http: str, ws_bases: list[str], telegram_ids: list[int]) -> N
                         errors.append(f"attendance {r.status}")
                         return
                 url = f"{ws_bases[index % len(ws_bases)]}/ws/notifications/?token={access}"
-                sockets.append(
-                    await ws_session.ws_connect(url, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_close=5))
-                )
+                ws = await ws_session.ws_connect(url, heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_close=5))
+                sockets.append(ws)
+                listeners.append(asyncio.create_task(listen(ws)))
             except Exception as exc:  # counted and reported: a benchmark sees loss
                 errors.append(type(exc).__name__)
 
@@ -102,21 +116,11 @@ async def _clients(http: str, ws_bases: list[str], telegram_ids: list[int]) -> N
         connect_seconds = time.monotonic() - started
         print(json.dumps({"ready": len(sockets), "errors": errors, "seconds": connect_seconds}), flush=True)
 
-        async def listen(ws: aiohttp.ClientWebSocketResponse) -> None:
-            async for message in ws:
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    break
-                now = time.time()
-                body = json.loads(message.data)
-                if body.get("type") == "notification":
-                    receipts.append((body["notification"]["data"].get("broadcast"), now))
-
-        listeners = [asyncio.create_task(listen(ws)) for ws in sockets]
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.readline)  # the parent says when it is done
         for task in listeners:
             task.cancel()
-    print(json.dumps({"receipts": receipts}), flush=True)
+    print(json.dumps({"receipts": receipts, "closed": closed}), flush=True)
 
 
 def client_main() -> None:
@@ -291,7 +295,9 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
         for client in clients:
             client.stdin.write("done\n")
             client.stdin.flush()
-        receipts = [tuple(r) for c in clients for r in json.loads(c.stdout.readline())["receipts"]]
+        reports = [json.loads(c.stdout.readline()) for c in clients]
+        receipts = [tuple(r) for report in reports for r in report["receipts"]]
+        closed = [code for report in reports for code in report["closed"]]
 
         too_many = sum(p.read_text(errors="replace").count("Too many connections") for p in logs.glob("*.log"))
         per_socket = (sum(rss_after) - sum(rss_before)) / max(connected, 1)
@@ -300,6 +306,8 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
         )
         if join_errors:
             print("join errors by kind:", dict(collections.Counter(join_errors)))
+        if closed:
+            print("sockets the server closed during the run, by code:", dict(collections.Counter(closed)))
         all_delivered = connected == size
         for number, (broadcast_id, posted) in enumerate(sent_at.items(), start=1):
             latencies = sorted((t - posted) * 1000 for b, t in receipts if b == broadcast_id)
