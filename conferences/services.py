@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conferences import changes
 from conferences.errors import ScheduleInvalid, ScheduleUnavailable
 from conferences.models import (
     Attendance,
@@ -176,6 +177,8 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
             current_links[session_id].append(speaker_id)
 
         counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
+        room_names = {room.pk: room.name for room in rooms.values()}
+        moves: list[tuple[Session, dict]] = []
         created: list[tuple[Session, list[int]]] = []
         updated: list[Session] = []
         relinked: dict[int, list[int]] = {}
@@ -203,13 +206,24 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
             if not (fields_changed or speakers_changed):
                 counts["unchanged"] += 1
                 continue
+            before = changes.snapshot(session, room_name=room_names.get(session.room_id))
             for name, value in values.items():
                 setattr(session, name, value)
+            moves.append((session, before))
             session.updated_at = now
             updated.append(session)
             if speakers_changed:
                 relinked[session.pk] = speaker_ids
 
+        removed_people = changes.bookmarker_ids(session.pk for session in existing.values())
+        for session in existing.values():
+            session.conference = conference
+            changes.record_removal(session, before=changes.snapshot(session, room_name=room_names.get(session.room_id)))
+        for session, before in moves:
+            session.conference = conference
+            changes.record_move(
+                session, before=before, after=changes.snapshot(session, room_name=room_names.get(session.room_id))
+            )
         if existing:
             Session.objects.filter(pk__in=[session.pk for session in existing.values()]).delete()
         Session.objects.bulk_create([session for session, _ in created])
@@ -229,6 +243,7 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
         if created or updated or existing:
             # The conference's updated_at is part of every agenda ETag.
             Conference.objects.filter(pk=conference.pk).update(updated_at=now)
+            changes.push_agenda_changed(conference, also=removed_people)
     logger.info("schedule_imported", conference=conference.slug, **counts)
     return counts
 
@@ -292,28 +307,44 @@ def _link_speakers(session: Session, speakers: list[Speaker]) -> None:
 def create_session(
     conference: Conference, *, speakers: list[Speaker] | None = None, guid: str = "", **fields: Any
 ) -> Session:
-    """Create a session by hand (a generated guid unless given), with ``speakers`` in order."""
+    """Create a session by hand (a generated guid unless given), with ``speakers`` in order; pushes ``agenda_changed``."""
     with transaction.atomic():
         session = Session(conference=conference, guid=guid or str(uuid.uuid4()), **fields)
         session.full_clean(exclude=["speakers"])
         session.save()
         _link_speakers(session, speakers or [])
+        changes.push_agenda_changed(conference)
     return session
 
 
 def update_session(session: Session, *, speakers: list[Speaker] | None = None, **fields: Any) -> Session:
+    """
+    Edit ``session``. A move (start, end, room) is a schedule change: its
+    bookmarkers are told after the debounce window (``conferences.changes``),
+    and ``agenda_changed`` is pushed after commit. Locks the session row.
+    """
     with transaction.atomic():
+        stored = Session.objects.select_for_update(of=("self",)).select_related("room").get(pk=session.pk)
+        before = changes.snapshot(stored)
         for name, value in fields.items():
             setattr(session, name, value)
         session.full_clean(exclude=["speakers"])
         session.save()
         if speakers is not None:
             _link_speakers(session, speakers)
+        changes.record_move(session, before=before, after=changes.snapshot(session))
+        changes.push_agenda_changed(session.conference)
     return session
 
 
 def delete_session(session: Session) -> None:
-    session.delete()
+    """Delete ``session``; its bookmarkers are told it is cancelled (debounced) and ``agenda_changed`` is pushed."""
+    with transaction.atomic():
+        stored = Session.objects.select_for_update(of=("self",)).select_related("room", "conference").get(pk=session.pk)
+        people = changes.bookmarker_ids([stored.pk])
+        changes.record_removal(stored, before=changes.snapshot(stored))
+        stored.delete()
+        changes.push_agenda_changed(stored.conference, also=people)
 
 
 # --- Bookmarks ----------------------------------------------------------------------

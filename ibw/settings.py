@@ -191,6 +191,8 @@ CELERY_TASK_ROUTES = {
     "integrations.send_bot_reply": {"queue": "critical"},
     "notifications.send_telegram_deliveries": {"queue": "critical"},
     "conferences.send_session_reminders": {"queue": "critical"},
+    "conferences.flush_session_change": {"queue": "critical"},
+    "conferences.flush_due_session_changes": {"queue": "default"},
     "integrations.enrich_user": {"queue": "low"},
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
@@ -211,6 +213,18 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
     },
 }
+# Conferences: every 30 seconds, flush schedule changes whose debounce window
+# passed but whose delayed task was lost (each is still told once).
+CELERY_BEAT_SCHEDULE["conferences-flush-session-changes"] = {
+    "task": "conferences.flush_due_session_changes",
+    "schedule": 30.0,
+}
+# Conferences: every SCHEDULE_SYNC_MINUTES, re-import each conference's schedule_url.
+SCHEDULE_SYNC_MINUTES = env.int("SCHEDULE_SYNC_MINUTES", default=5)
+SCHEDULE_CHANGE_DEBOUNCE_SECONDS = env.int("SCHEDULE_CHANGE_DEBOUNCE_SECONDS", default=60)
+# A schedule_url answer larger than this, or slower than the timeout, fails the sync.
+SCHEDULE_SYNC_MAX_BYTES = env.int("SCHEDULE_SYNC_MAX_BYTES", default=20 * 1024 * 1024)
+SCHEDULE_SYNC_TIMEOUT = env.float("SCHEDULE_SYNC_TIMEOUT", default=20.0)
 # Notifications: every 5 seconds, start broadcasts whose send_at has come,
 # restart stalled broadcast batches (a worker died) and due Telegram retries,
 # and settle deliveries left in "sending" past their lease.
