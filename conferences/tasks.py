@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+
 from celery import shared_task
 
-from conferences import changes
+from conferences import changes, sync
+from conferences.errors import ScheduleFetchFailed
+from conferences.models import Conference
 from conferences.services import send_session_reminders
 from ibw.tasks import enqueue
 
@@ -33,3 +37,23 @@ def flush_session_change_task(self, pending_id: int) -> int | None:
 def flush_due_session_changes_task() -> int:
     """Beat safety net: flush pending schedule changes that are due but whose task was lost."""
     return changes.flush_due()
+
+
+@shared_task(name="conferences.sync_schedules", ignore_result=True)
+def sync_schedules_task() -> int:
+    """Beat job (every SCHEDULE_SYNC_MINUTES): queue one sync per conference with a schedule_url."""
+    ids = sync.conferences_to_sync()
+    for conference_id in ids:
+        enqueue(sync_schedule_task, conference_id=conference_id)
+    return len(ids)
+
+
+@shared_task(name="conferences.sync_schedule", ignore_result=True)
+def sync_schedule_task(conference_id: int) -> None:
+    """Re-import one conference's schedule_url (If-None-Match); a failure is recorded on the conference."""
+    conference = Conference.objects.filter(pk=conference_id).first()
+    if conference is None or not conference.schedule_url:
+        return
+    # A failure is recorded on the conference (the admin shows it) and logged.
+    with contextlib.suppress(ScheduleFetchFailed):
+        sync.sync_schedule(conference)

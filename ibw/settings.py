@@ -193,6 +193,8 @@ CELERY_TASK_ROUTES = {
     "conferences.send_session_reminders": {"queue": "critical"},
     "conferences.flush_session_change": {"queue": "critical"},
     "conferences.flush_due_session_changes": {"queue": "default"},
+    "conferences.sync_schedules": {"queue": "default"},
+    "conferences.sync_schedule": {"queue": "default"},
     "integrations.enrich_user": {"queue": "low"},
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
@@ -225,6 +227,10 @@ SCHEDULE_CHANGE_DEBOUNCE_SECONDS = env.int("SCHEDULE_CHANGE_DEBOUNCE_SECONDS", d
 # A schedule_url answer larger than this, or slower than the timeout, fails the sync.
 SCHEDULE_SYNC_MAX_BYTES = env.int("SCHEDULE_SYNC_MAX_BYTES", default=20 * 1024 * 1024)
 SCHEDULE_SYNC_TIMEOUT = env.float("SCHEDULE_SYNC_TIMEOUT", default=20.0)
+CELERY_BEAT_SCHEDULE["conferences-sync-schedules"] = {
+    "task": "conferences.sync_schedules",
+    "schedule": timedelta(minutes=SCHEDULE_SYNC_MINUTES),
+}
 # Notifications: every 5 seconds, start broadcasts whose send_at has come,
 # restart stalled broadcast batches (a worker died) and due Telegram retries,
 # and settle deliveries left in "sending" past their lease.

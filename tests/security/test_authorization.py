@@ -67,6 +67,7 @@ ADMIN = {
     "POST /api/v1/conferences/",
     "PATCH /api/v1/conferences/{slug}/",
     "POST /api/v1/conferences/{slug}/schedule-import/",
+    "POST /api/v1/conferences/{slug}/schedule-sync/",
     "GET /api/v1/conferences/{slug}/organizers/",
     "POST /api/v1/conferences/{slug}/organizers/",
     "DELETE /api/v1/conferences/{slug}/organizers/{user_id}/",
