@@ -283,6 +283,9 @@ TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_LOGIN_MAX_AGE = env.int("TELEGRAM_LOGIN_MAX_AGE", default=86400)
 TELEGRAM_RATE_LIMIT = env.float("TELEGRAM_RATE_LIMIT", default=25)
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org/bot")
+# Telegram Login over OpenID Connect: discovery at {issuer}/.well-known/openid-configuration.
+TELEGRAM_OIDC_ISSUER = env.str("TELEGRAM_OIDC_ISSUER", default="https://oauth.telegram.org")
+TELEGRAM_OIDC_CLIENT_SECRET = env.str("TELEGRAM_OIDC_CLIENT_SECRET", default="")
 BOT_LOGIN_TOKEN_TTL = env.int("BOT_LOGIN_TOKEN_TTL", default=600)
 
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -18,10 +19,20 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ibw.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from integrations import telegram_oidc
+from integrations.errors import OidcFailed
 from users.enrichment import request_enrichment
-from users.errors import InvalidRefreshToken, LoginTokenExpired, LoginTokenUsed, TelegramLoginDisabled
+from users.errors import (
+    InvalidRefreshToken,
+    LoginTokenExpired,
+    LoginTokenUsed,
+    TelegramAuthInvalid,
+    TelegramLoginDisabled,
+)
 from users.models import BotLoginToken, EnrichmentTrigger, User
 from users.telegram_auth import TelegramIdentity, verify_webapp_init_data, verify_widget
+
+logger = structlog.get_logger(__name__)
 
 AVATAR_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 # Larger images are refused before decoding: a small PNG can inflate to gigabytes.
@@ -83,6 +94,36 @@ def login_with_widget(fields: dict) -> User:
 def login_with_webapp(init_data: str) -> User:
     """Verify a Mini App's ``initData`` (401 on a bad or stale signature) and return its user."""
     identity = verify_webapp_init_data(init_data, bot_token=_bot_token(), max_age=settings.TELEGRAM_LOGIN_MAX_AGE)
+    return upsert_telegram_user(identity)
+
+
+def login_with_oidc(*, code: str, code_verifier: str, redirect_uri: str) -> User:
+    """
+    Exchange a Telegram OpenID Connect authorization code (with its PKCE
+    verifier) at the issuer, verify the ID token and return the person with
+    the Telegram id of its ``id`` claim (``sub`` is not the user id), created
+    on first sight: the same person as a widget, Mini App or bot login.
+    Any failure raises ``TelegramAuthInvalid`` (401); the reason is logged.
+    """
+    try:
+        claims = telegram_oidc.exchange_code(code=code, code_verifier=code_verifier, redirect_uri=redirect_uri)
+    except OidcFailed as exc:
+        logger.info("telegram_oidc_refused", reason=exc.reason)
+        raise TelegramAuthInvalid("The Telegram login could not be verified.") from None
+    telegram_id = claims.get("id")
+    if isinstance(telegram_id, str) and telegram_id.isdigit():
+        telegram_id = int(telegram_id)
+    if not isinstance(telegram_id, int) or isinstance(telegram_id, bool) or telegram_id <= 0:
+        logger.info("telegram_oidc_refused", reason="the ID token has no numeric id claim")
+        raise TelegramAuthInvalid("The Telegram login could not be verified.")
+    first, _, last = str(claims.get("name") or "").partition(" ")
+    identity = TelegramIdentity(
+        id=telegram_id,
+        first_name=str(claims.get("given_name") or first)[:150],
+        last_name=str(claims.get("family_name") or last)[:150],
+        username=str(claims.get("preferred_username") or "")[:64],
+        photo_url=str(claims.get("picture") or "")[:500],
+    )
     return upsert_telegram_user(identity)
 
 

@@ -41,6 +41,8 @@ PUBLIC = {
     "POST /api/v1/auth/telegram/bot-login/",
     "GET /api/v1/auth/telegram/bot-login/{token}/",
     "POST /api/v1/auth/telegram/webapp/",
+    "GET /api/v1/auth/telegram/oidc/",
+    "POST /api/v1/auth/telegram/oidc/",
     "POST /api/v1/auth/token/refresh/",
     "GET /api/v1/calendar/{token}.ics",
     "GET /api/v1/conferences/",

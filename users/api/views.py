@@ -12,7 +12,7 @@ from ibw.api import IsAuthenticatedUser, LoginThrottle
 from users import services
 from users.api import serializers as s
 from users.enrichment import request_enrichment
-from users.selectors import access_user
+from users.selectors import access_user, oidc_client_config
 
 ERRORS = {401: OpenApiResponse(description="Error body with code")}
 
@@ -52,6 +52,25 @@ class TelegramWebAppLoginView(APIView):
         data = s.TelegramWebAppInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.login_with_webapp(data.validated_data["init_data"])
+        return _login_response(request, user)
+
+
+class TelegramOidcLoginView(APIView):
+    """Log in with Telegram's OpenID Connect (authorization code + PKCE); GET tells clients how to start."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(responses={200: s.TelegramOidcConfigSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response(s.TelegramOidcConfigSerializer(oidc_client_config()).data)
+
+    @extend_schema(request=s.TelegramOidcInputSerializer, responses={200: s.LoginSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        data = s.TelegramOidcInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.login_with_oidc(**data.validated_data)
         return _login_response(request, user)
 
 
