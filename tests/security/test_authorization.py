@@ -88,6 +88,7 @@ ROLE_OR_HOST = {
     "PATCH /api/v1/events/{event_id}/",
     "DELETE /api/v1/events/{event_id}/",
     "POST /api/v1/events/{event_id}/check-ins/",
+    "POST /api/v1/events/{event_id}/messages/",
     "GET /api/v1/events/{event_id}/rsvps/",
 }
 
