@@ -285,3 +285,13 @@ def attendee_user_ids(*, conference_slug: str | None = None, checked_in: bool = 
     if checked_in:
         attendances = attendances.filter(status=AttendanceStatus.CHECKED_IN)
     return attendances.values("user_id")
+
+
+def session_conference_slug(session_id: int) -> str | None:
+    """The slug of the conference holding session ``session_id``, or ``None`` when there is no such session."""
+    return Session.objects.filter(pk=session_id).values_list("conference__slug", flat=True).first()
+
+
+def bookmarker_user_ids(session_id: int) -> QuerySet:
+    """The ids of the people who bookmarked session ``session_id``; a subquery for ``pk__in`` (broadcast audiences)."""
+    return Bookmark.objects.filter(session_id=session_id).values("user_id")
