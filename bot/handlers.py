@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
-from conferences.selectors import conference_for, sessions_on_day
+from conferences.selectors import conference_for, latest_attendance, next_bookmarked_session, sessions_on_day
 from ibw.errors import ApplicationError
 from integrations.telegram import split_message
 from quests.selectors import quest_progress_for
@@ -40,6 +41,8 @@ HELP = (
     "<b>IBW bot</b>\n"
     "/agenda – today's sessions, your bookmarks first\n"
     "/quests – your quest progress and points\n"
+    "/next – your next bookmarked session\n"
+    "/badge – your conference badge QR code\n"
     "/mute – stop notifications here\n"
     "/unmute – get notifications here again"
 )
@@ -51,6 +54,18 @@ PRIVATE_ONLY = "Please send me this command in a private chat."
 class Reply:
     chat_id: int
     text: str
+    # Set for /badge: the reply is the badge's QR code as a photo, ``text`` its caption.
+    badge_code: str = ""
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """One thing on a person's plan, for /next: a bookmarked session (a meeting source can be added)."""
+
+    starts_at: datetime
+    title: str
+    where: str
+    zone: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,8 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
     if isinstance(update.get("my_chat_member"), dict):
         _chat_member_changed(update["my_chat_member"])
         return []
+    if isinstance(update.get("callback_query"), dict):
+        return _button_pressed(update["callback_query"])
     message = update.get("message")
     if not isinstance(message, dict):
         return []
@@ -102,7 +119,22 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
         argument=argument.strip(),
     )
     logger.info("bot_command", command=name.lower(), telegram_id=sender["id"])
+    if handler is badge:
+        return [badge_reply(command)]
     return [Reply(chat["id"], chunk) for chunk in split_message(handler(command))]
+
+
+def _button_pressed(query: dict[str, Any]) -> list[Reply]:
+    """An inline button under a notification: ``mute`` (session reminders) mutes Telegram notifications."""
+    sender, message = query.get("from"), query.get("message")
+    if not isinstance(sender, dict) or not isinstance(sender.get("id"), int) or not isinstance(message, dict):
+        return []
+    chat_id = (message.get("chat") or {}).get("id")
+    if query.get("data") != "mute" or not isinstance(chat_id, int):
+        return []
+    if not user_services.set_telegram_notifications(sender["id"], enabled=False):
+        return [Reply(chat_id, NOT_LINKED)]
+    return [Reply(chat_id, "Reminders and other notifications are muted here. Send /unmute to get them again.")]
 
 
 def _chat_member_changed(change: dict[str, Any]) -> None:
@@ -185,6 +217,61 @@ def unmute(command: Command) -> str:
     return "Notifications are on again. Send /mute to stop them."
 
 
+def _next_sessions(user: User, now: datetime) -> list[Upcoming]:
+    session = next_bookmarked_session(user, now=now)
+    if session is None:
+        return []
+    return [
+        Upcoming(
+            starts_at=session.starts_at,
+            title=session.title,
+            where=session.room.name if session.room else "",
+            zone=session.conference.timezone,
+        )
+    ]
+
+
+# Where /next looks; each source returns the user's upcoming items (more sources, e.g. meetings, can be added).
+NEXT_SOURCES: list[Callable[[User, datetime], list[Upcoming]]] = [_next_sessions]
+
+
+def next_(command: Command) -> str:
+    user = _linked_user(command)
+    if user is None:
+        return NOT_LINKED
+    now = timezone.now()
+    upcoming = sorted((item for source in NEXT_SOURCES for item in source(user, now)), key=lambda i: i.starts_at)
+    if not upcoming:
+        return "Nothing coming up: bookmark sessions in the app and /next shows the first."
+    item = upcoming[0]
+    start_at = item.starts_at.astimezone(ZoneInfo(item.zone))
+    when = (
+        f"{start_at:%H:%M}"
+        if start_at.date() == now.astimezone(ZoneInfo(item.zone)).date()
+        else f"{start_at:%a %-d %b, %H:%M}"
+    )
+    where = f" in {html.escape(item.where)}" if item.where else ""
+    return f"Next: <b>{html.escape(item.title)}</b>\n{when}{where}"
+
+
+def badge(command: Command) -> str:
+    """The text half of /badge (what is said when there is no badge to send)."""
+    return badge_reply(command).text
+
+
+def badge_reply(command: Command) -> Reply:
+    if not command.private:
+        return Reply(command.chat_id, PRIVATE_ONLY)
+    user = _linked_user(command)
+    if user is None:
+        return Reply(command.chat_id, NOT_LINKED)
+    attendance = latest_attendance(user)
+    if attendance is None:
+        return Reply(command.chat_id, "You are not registered for a conference yet: register in the app first.")
+    caption = f"Your badge for <b>{html.escape(attendance.conference.name)}</b>: {attendance.badge_code}"
+    return Reply(command.chat_id, caption, badge_code=attendance.badge_code)
+
+
 def help_(command: Command) -> str:
     return HELP
 
@@ -195,8 +282,21 @@ COMMANDS: dict[str, Callable[[Command], str]] = {
     "quests": quests,
     "mute": mute,
     "unmute": unmute,
+    "next": next_,
+    "badge": badge,
     "help": help_,
 }
+
+# The command menu registered with Telegram (setMyCommands) when the webhook is set.
+BOT_COMMANDS: list[tuple[str, str]] = [
+    ("agenda", "Today's sessions"),
+    ("next", "Your next bookmarked session"),
+    ("badge", "Your badge QR code"),
+    ("quests", "Your quest progress"),
+    ("mute", "Stop notifications here"),
+    ("unmute", "Get notifications here again"),
+    ("help", "What I can do"),
+]
 
 
 # --- reads ------------------------------------------------------------------------

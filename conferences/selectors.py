@@ -295,3 +295,18 @@ def session_conference_slug(session_id: int) -> str | None:
 def bookmarker_user_ids(session_id: int) -> QuerySet:
     """The ids of the people who bookmarked session ``session_id``; a subquery for ``pk__in`` (broadcast audiences)."""
     return Bookmark.objects.filter(session_id=session_id).values("user_id")
+
+
+def next_bookmarked_session(user: User, *, now: datetime) -> Session | None:
+    """The first of ``user``'s bookmarked sessions (any conference) that has not started by ``now``."""
+    return (
+        Session.objects.filter(bookmarks__user=user, starts_at__gt=now)
+        .select_related("room", "conference")
+        .order_by("starts_at", "id")
+        .first()
+    )
+
+
+def latest_attendance(user: User) -> Attendance | None:
+    """``user``'s most recent registration (the badge they are most likely to need), or ``None``."""
+    return Attendance.objects.filter(user=user).select_related("conference").order_by("-registered_at", "-id").first()

@@ -279,6 +279,8 @@ SIMPLE_JWT = {
 
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_BOT_USERNAME = env.str("TELEGRAM_BOT_USERNAME", default="")
+# The Mini App's URL: notification buttons open it (else a deep link into the bot).
+TELEGRAM_WEBAPP_URL = env.str("TELEGRAM_WEBAPP_URL", default="")
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_LOGIN_MAX_AGE = env.int("TELEGRAM_LOGIN_MAX_AGE", default=86400)
 TELEGRAM_RATE_LIMIT = env.float("TELEGRAM_RATE_LIMIT", default=25)
