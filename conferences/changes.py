@@ -46,7 +46,7 @@ WATCHED = ("starts_at", "ends_at", "room")
 
 def snapshot(session: Session, *, room_name: str | None = None) -> dict[str, Any]:
     """What people know of ``session``'s time and place, JSON-ready."""
-    if room_name is None and session.room_id is not None:
+    if room_name is None and session.room is not None:
         room_name = session.room.name
     return {
         "starts_at": session.starts_at.isoformat(),

@@ -206,7 +206,7 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
             if not (fields_changed or speakers_changed):
                 counts["unchanged"] += 1
                 continue
-            before = changes.snapshot(session, room_name=room_names.get(session.room_id))
+            before = changes.snapshot(session, room_name=room_names.get(session.room_id or 0))
             for name, value in values.items():
                 setattr(session, name, value)
             moves.append((session, before))
@@ -218,11 +218,13 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
         removed_people = changes.bookmarker_ids(session.pk for session in existing.values())
         for session in existing.values():
             session.conference = conference
-            changes.record_removal(session, before=changes.snapshot(session, room_name=room_names.get(session.room_id)))
+            changes.record_removal(
+                session, before=changes.snapshot(session, room_name=room_names.get(session.room_id or 0))
+            )
         for session, before in moves:
             session.conference = conference
             changes.record_move(
-                session, before=before, after=changes.snapshot(session, room_name=room_names.get(session.room_id))
+                session, before=before, after=changes.snapshot(session, room_name=room_names.get(session.room_id or 0))
             )
         if existing:
             Session.objects.filter(pk__in=[session.pk for session in existing.values()]).delete()

@@ -106,7 +106,7 @@ def update_event(event: Event, **fields: Any) -> Event:
 
 
 def _zone(event: Event) -> ZoneInfo:
-    return ZoneInfo(event.conference.timezone if event.conference_id else settings.TIME_ZONE)
+    return ZoneInfo(event.conference.timezone if event.conference is not None else settings.TIME_ZONE)
 
 
 def _tell_guests_of_change(event: Event, changed: dict[str, list]) -> None:
