@@ -153,7 +153,7 @@ def test_a_session_reminder_has_a_mute_button_that_mutes(
     [buttons] = fake_telegram.sent_buttons(7008)
     assert buttons == [
         {"text": "Open", "url": f"https://t.me/ibw_test_bot?start=session_{session.pk}"},
-        {"text": "🔕 Mute reminders", "callback_data": "mute"},
+        {"text": "🔕 Mute notifications", "callback_data": "mute"},
     ]
 
     send_update(

@@ -76,6 +76,29 @@ def test_get_tells_clients_how_to_build_the_authorization_url(api, issuer):
     }
 
 
+def test_reading_the_configuration_is_not_a_login_attempt(api, issuer):
+    from users.api.views import TelegramOidcLoginView
+
+    throttle = TelegramOidcLoginView.throttle_classes[0]
+    original = throttle.THROTTLE_RATES
+    throttle.THROTTLE_RATES = {**original, "login": "2/min"}
+    try:
+        reads = [api.get(URL).status_code for _ in range(3)]
+        login, _ = _login(api, issuer, 5020)
+    finally:
+        throttle.THROTTLE_RATES = original
+
+    assert reads == [200, 200, 200]
+    assert login.status_code == 200
+
+
+def test_an_unreachable_issuer_makes_the_configuration_a_503(api, settings):
+    settings.TELEGRAM_OIDC_ISSUER = "http://127.0.0.1:9"
+    response = api.get(URL)
+    assert response.status_code == 503
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+
+
 def _refused(response):
     assert response.status_code == 401
     assert response.json()["code"] == "TELEGRAM_AUTH_INVALID"

@@ -6,6 +6,7 @@ from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from ibw.api import IsAuthenticatedUser, LoginThrottle
@@ -61,6 +62,14 @@ class TelegramOidcLoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
+
+    def get_throttles(self):
+        # Reading the configuration is no login attempt: only POST counts against the login limit.
+        return (
+            super().get_throttles()
+            if self.request.method == "POST"
+            else [t() for t in api_settings.DEFAULT_THROTTLE_CLASSES]
+        )
 
     @extend_schema(responses={200: s.TelegramOidcConfigSerializer}, tags=["auth"])
     def get(self, request):
