@@ -24,7 +24,15 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
-from conferences.selectors import conference_for, latest_attendance, next_bookmarked_session, sessions_on_day
+from conferences.selectors import (
+    conference_by_slug,
+    conference_for,
+    latest_attendance,
+    next_bookmarked_session,
+    session_with_place,
+    sessions_on_day,
+)
+from events.selectors import event_with_conference
 from ibw.errors import ApplicationError
 from integrations.telegram import split_message
 from quests.selectors import quest_progress_for
@@ -162,10 +170,35 @@ def start(command: Command) -> str:
             return html.escape(exc.message) + " Start a new login in the app."
         return f"You are logged in as <b>{html.escape(str(user))}</b>. Go back to the app to continue."
     user = user_services.link_bot_chat(command.identity, chat_id=command.chat_id)
+    opened = _opened(command.argument)
+    if opened:
+        return opened
     return (
         f"Hello, <b>{html.escape(user.get_short_name())}</b>! This chat is linked to your IBW account; "
         "notifications will arrive here.\n\n" + HELP
     )
+
+
+def _opened(target: str) -> str:
+    """
+    What a notification's deep link (``/start session_12``, ``event_5``,
+    ``conf_<slug>``; see ``notifications.buttons``) opens in the chat, or ""
+    for anything else.
+    """
+    kind, _, key = target.partition("_")
+    if kind == "session" and key.isdigit() and (session := session_with_place(int(key))) is not None:
+        zone = ZoneInfo(session.conference.timezone)
+        start_at, end_at = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
+        room = f" · {html.escape(session.room.name)}" if session.room else ""
+        return f"<b>{html.escape(session.title)}</b>\n{start_at:%a %-d %b, %H:%M}–{end_at:%H:%M}{room}"
+    if kind == "event" and key.isdigit() and (event := event_with_conference(int(key))) is not None:
+        zone = ZoneInfo(event.conference.timezone if event.conference is not None else settings.TIME_ZONE)
+        start_at, end_at = event.starts_at.astimezone(zone), event.ends_at.astimezone(zone)
+        place = f" · {html.escape(event.location)}" if event.location else ""
+        return f"<b>{html.escape(event.title)}</b>\n{start_at:%a %-d %b, %H:%M}–{end_at:%H:%M}{place}"
+    if kind == "conf" and (conference := conference_by_slug(key)) is not None:
+        return f"<b>{html.escape(conference.name)}</b>\nSend /agenda for today's sessions, /next for your next one."
+    return ""
 
 
 def agenda(command: Command) -> str:

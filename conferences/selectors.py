@@ -310,3 +310,12 @@ def next_bookmarked_session(user: User, *, now: datetime) -> Session | None:
 def latest_attendance(user: User) -> Attendance | None:
     """``user``'s most recent registration (the badge they are most likely to need), or ``None``."""
     return Attendance.objects.filter(user=user).select_related("conference").order_by("-registered_at", "-id").first()
+
+
+def session_with_place(session_id: int) -> Session | None:
+    """Session ``session_id`` with its room and conference, or ``None`` (a bot deep link names it)."""
+    return Session.objects.select_related("room", "conference").filter(pk=session_id).first()
+
+
+def conference_by_slug(slug: str) -> Conference | None:
+    return Conference.objects.filter(slug=slug).first()

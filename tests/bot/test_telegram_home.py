@@ -172,3 +172,32 @@ def test_a_session_reminder_has_a_mute_button_that_mutes(
     user.refresh_from_db()
     assert user.notify_telegram is False
     assert fake_telegram.sent_texts(7008)[-1].startswith("Reminders and other notifications are muted here.")
+
+
+def test_a_notification_deep_link_opens_the_session_in_the_chat(send_update, fake_telegram):
+    conference = ConferenceFactory(timezone="Europe/Berlin", slug="devcon", name="DevCon")
+    starts = timezone.now().replace(microsecond=0) + timedelta(days=1)
+    session = SessionFactory(
+        conference=conference,
+        title="Rollups",
+        room=RoomFactory(conference=conference, name="Hall B"),
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=30),
+    )
+
+    send_update(message_update(f"/start session_{session.pk}", telegram_id=7010))
+    send_update(message_update("/start conf_devcon", telegram_id=7010))
+
+    local = starts.astimezone(BERLIN)
+    end = (starts + timedelta(minutes=30)).astimezone(BERLIN)
+    assert fake_telegram.sent_texts(7010) == [
+        f"<b>Rollups</b>\n{local:%a %-d %b, %H:%M}–{end:%H:%M} · Hall B",
+        "<b>DevCon</b>\nSend /agenda for today's sessions, /next for your next one.",
+    ]
+    assert User.objects.get(telegram_id=7010).telegram_chat_id == 7010  # the chat is linked too
+
+
+def test_a_deep_link_to_something_gone_is_the_usual_greeting(send_update, fake_telegram):
+    send_update(message_update("/start session_999999", telegram_id=7011))
+    [text] = fake_telegram.sent_texts(7011)
+    assert text.startswith("Hello, <b>Ada</b>!")
