@@ -133,16 +133,16 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
 
 
 def _button_pressed(query: dict[str, Any]) -> list[Reply]:
-    """An inline button under a notification: ``mute`` (session reminders) mutes Telegram notifications."""
+    """An inline button under a notification: ``mute_reminders`` (under session reminders) stops them."""
     sender, message = query.get("from"), query.get("message")
     if not isinstance(sender, dict) or not isinstance(sender.get("id"), int) or not isinstance(message, dict):
         return []
     chat_id = (message.get("chat") or {}).get("id")
-    if query.get("data") != "mute" or not isinstance(chat_id, int):
+    if query.get("data") != "mute_reminders" or not isinstance(chat_id, int):
         return []
-    if not user_services.set_telegram_notifications(sender["id"], enabled=False):
+    if not user_services.mute_session_reminders(sender["id"]):
         return [Reply(chat_id, NOT_LINKED)]
-    return [Reply(chat_id, "Reminders and other notifications are muted here. Send /unmute to get them again.")]
+    return [Reply(chat_id, "Session reminders are off. Send /unmute to turn them on again.")]
 
 
 def _chat_member_changed(change: dict[str, Any]) -> None:

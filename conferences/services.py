@@ -432,7 +432,10 @@ def send_session_reminders(*, now: datetime | None = None) -> int:
     window_end = now + timedelta(minutes=settings.SESSION_REMINDER_MINUTES)
     due = (
         Bookmark.objects.filter(
-            reminded_at__isnull=True, session__starts_at__gt=now, session__starts_at__lte=window_end
+            reminded_at__isnull=True,
+            session__starts_at__gt=now,
+            session__starts_at__lte=window_end,
+            user__session_reminders=True,
         )
         .select_related("user", "session", "session__room", "session__conference")
         .order_by("session__starts_at", "id")

@@ -3,8 +3,8 @@ The inline button under a notification sent on Telegram: it opens the thing
 the notification is about, in the Mini App when ``TELEGRAM_WEBAPP_URL`` is
 set (``<url>?startapp=<target>``, a ``web_app`` button), else through a deep
 link into the bot (``https://t.me/<bot>?start=<target>``). Session reminders
-also get a mute button (``callback_data`` ``mute``, handled by the bot like
-``/mute``: Telegram notifications off, in-app ones go on). Targets are ``session_<id>``, ``event_<id>``,
+also get a "Mute reminders" button (``callback_data`` ``mute_reminders``:
+the bot turns the person's session reminders off; ``/unmute`` turns them on). Targets are ``session_<id>``, ``event_<id>``,
 ``meeting_<id>``, ``quest_<id>``, ``connection_<id>``, ``submission_<id>``
 or ``conf_<slug>``: Telegram's ``start`` alphabet, at most 64 characters.
 """
@@ -17,7 +17,7 @@ from django.conf import settings
 
 from notifications.models import Notification, NotificationKind
 
-MUTE_CALLBACK = "mute"
+MUTE_CALLBACK = "mute_reminders"
 _ORDER = ("session", "event", "meeting", "quest", "connection", "submission")
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -53,5 +53,5 @@ def buttons_for(notification: Notification) -> list[dict[str, str]] | None:
     if opener:
         row.append(opener)
     if notification.kind == NotificationKind.SESSION_REMINDER:
-        row.append({"text": "🔕 Mute notifications", "callback_data": MUTE_CALLBACK})
+        row.append({"text": "🔕 Mute reminders", "callback_data": MUTE_CALLBACK})
     return row or None

@@ -298,8 +298,17 @@ def clear_telegram_block(user: User) -> None:
 
 
 def set_telegram_notifications(telegram_id: int, *, enabled: bool) -> bool:
-    """``/mute`` and ``/unmute``: set ``notify_telegram``; False when no active user has this Telegram id."""
-    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(notify_telegram=enabled))
+    """
+    ``/mute`` and ``/unmute``: set ``notify_telegram`` (``/unmute`` also turns
+    session reminders back on); False when no active user has this Telegram id.
+    """
+    fields = {"notify_telegram": enabled, **({"session_reminders": True} if enabled else {})}
+    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(**fields))
+
+
+def mute_session_reminders(telegram_id: int) -> bool:
+    """The "Mute reminders" button: no more session reminders; False when no active user has this Telegram id."""
+    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(session_reminders=False))
 
 
 def mark_telegram_chat_blocked(chat_id: int) -> None:

@@ -153,7 +153,7 @@ def test_a_session_reminder_has_a_mute_button_that_mutes(
     [buttons] = fake_telegram.sent_buttons(7008)
     assert buttons == [
         {"text": "Open", "url": f"https://t.me/ibw_test_bot?start=session_{session.pk}"},
-        {"text": "🔕 Mute notifications", "callback_data": "mute"},
+        {"text": "🔕 Mute reminders", "callback_data": "mute_reminders"},
     ]
 
     send_update(
@@ -164,14 +164,22 @@ def test_a_session_reminder_has_a_mute_button_that_mutes(
                 "from": {"id": 7008, "is_bot": False, "first_name": "Ada"},
                 "message": {"message_id": 1, "date": 0, "chat": {"id": 7008, "type": "private"}},
                 "chat_instance": "1",
-                "data": "mute",
+                "data": "mute_reminders",
             },
         }
     )
 
     user.refresh_from_db()
-    assert user.notify_telegram is False
-    assert fake_telegram.sent_texts(7008)[-1].startswith("Reminders and other notifications are muted here.")
+    assert (user.session_reminders, user.notify_telegram) == (False, True)
+    assert fake_telegram.sent_texts(7008)[-1] == "Session reminders are off. Send /unmute to turn them on again."
+    other = SessionFactory(starts_at=now + timedelta(minutes=6), ends_at=now + timedelta(minutes=36))
+    Bookmark.objects.create(user=user, session=other)
+    assert send_session_reminders(now=now) == 0  # muted
+
+    send_update(message_update("/unmute", telegram_id=7008))
+    user.refresh_from_db()
+    assert user.session_reminders is True
+    assert send_session_reminders(now=now) == 1
 
 
 def test_a_notification_deep_link_opens_the_session_in_the_chat(send_update, fake_telegram):
