@@ -32,10 +32,11 @@ class Conference(models.Model):
     ends_on = models.DateField()
     # A pretalx/frab schedule.json re-imported every SCHEDULE_SYNC_MINUTES
     # (admin-only); the ETag of the last good fetch is sent as If-None-Match.
-    schedule_url = models.URLField(max_length=500, blank=True)
-    schedule_etag = models.CharField(max_length=500, blank=True)
+    # Database defaults, so rows written by code that predates these columns still insert.
+    schedule_url = models.URLField(max_length=500, blank=True, db_default="")
+    schedule_etag = models.CharField(max_length=500, blank=True, db_default="")
     schedule_synced_at = models.DateTimeField(null=True, blank=True)
-    schedule_sync_outcome = models.CharField(max_length=500, blank=True)
+    schedule_sync_outcome = models.CharField(max_length=500, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
