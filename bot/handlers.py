@@ -23,7 +23,15 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
-from conferences.selectors import conference_for, next_bookmarked_session, sessions_on_day
+from conferences.selectors import (
+    conference_by_slug,
+    conference_for,
+    latest_attendance,
+    next_bookmarked_session,
+    session_with_place,
+    sessions_on_day,
+)
+from events.selectors import event_with_conference
 from ibw.errors import ApplicationError
 from integrations.telegram import split_message
 from meetings.selectors import next_accepted_meeting
@@ -43,6 +51,7 @@ HELP = (
     "/agenda – today's sessions, your bookmarks first\n"
     "/next – your next bookmarked session or meeting\n"
     "/quests – your quest progress and points\n"
+    "/badge – your conference badge QR code\n"
     "/mute – stop notifications here\n"
     "/unmute – get notifications here again"
 )
@@ -54,6 +63,8 @@ PRIVATE_ONLY = "Please send me this command in a private chat."
 class Reply:
     chat_id: int
     text: str
+    # Set for /badge: the reply is the badge's QR code as a photo, ``text`` its caption.
+    badge_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,8 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
     if isinstance(update.get("my_chat_member"), dict):
         _chat_member_changed(update["my_chat_member"])
         return []
+    if isinstance(update.get("callback_query"), dict):
+        return _button_pressed(update["callback_query"])
     message = update.get("message")
     if not isinstance(message, dict):
         return []
@@ -105,7 +118,22 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
         argument=argument.strip(),
     )
     logger.info("bot_command", command=name.lower(), telegram_id=sender["id"])
+    if handler is badge:
+        return [badge_reply(command)]
     return [Reply(chat["id"], chunk) for chunk in split_message(handler(command))]
+
+
+def _button_pressed(query: dict[str, Any]) -> list[Reply]:
+    """An inline button under a notification: ``mute_reminders`` (under session reminders) stops them."""
+    sender, message = query.get("from"), query.get("message")
+    if not isinstance(sender, dict) or not isinstance(sender.get("id"), int) or not isinstance(message, dict):
+        return []
+    chat_id = (message.get("chat") or {}).get("id")
+    if query.get("data") != "mute_reminders" or not isinstance(chat_id, int):
+        return []
+    if not user_services.mute_session_reminders(sender["id"]):
+        return [Reply(chat_id, NOT_LINKED)]
+    return [Reply(chat_id, "Session reminders are off. Send /unmute to turn them on again.")]
 
 
 def _chat_member_changed(change: dict[str, Any]) -> None:
@@ -135,6 +163,9 @@ def start(command: Command) -> str:
     user = user_services.link_bot_chat(command.identity, chat_id=command.chat_id)
     if command.argument.startswith(INVITE_PREFIX):
         return _record_invite(user, command.argument.removeprefix(INVITE_PREFIX))
+    opened = _opened(command.argument)
+    if opened:
+        return opened
     return (
         f"Hello, <b>{html.escape(user.get_short_name())}</b>! This chat is linked to your IBW account; "
         "notifications will arrive here.\n\n" + HELP
@@ -152,6 +183,28 @@ def _record_invite(user: User, code: str) -> str:
         f"Welcome, <b>{html.escape(user.get_short_name())}</b>! You were invited by <b>{inviter}</b>; "
         "check in at the conference to count for them.\n\n" + HELP
     )
+
+
+def _opened(target: str) -> str:
+    """
+    What a notification's deep link (``/start session_12``, ``event_5``,
+    ``conf_<slug>``; see ``notifications.buttons``) opens in the chat, or ""
+    for anything else.
+    """
+    kind, _, key = target.partition("_")
+    if kind == "session" and key.isdigit() and (session := session_with_place(int(key))) is not None:
+        zone = ZoneInfo(session.conference.timezone)
+        start_at, end_at = session.starts_at.astimezone(zone), session.ends_at.astimezone(zone)
+        room = f" · {html.escape(session.room.name)}" if session.room else ""
+        return f"<b>{html.escape(session.title)}</b>\n{start_at:%a %-d %b, %H:%M}–{end_at:%H:%M}{room}"
+    if kind == "event" and key.isdigit() and (event := event_with_conference(int(key))) is not None:
+        zone = ZoneInfo(event.conference.timezone if event.conference is not None else settings.TIME_ZONE)
+        start_at, end_at = event.starts_at.astimezone(zone), event.ends_at.astimezone(zone)
+        place = f" · {html.escape(event.location)}" if event.location else ""
+        return f"<b>{html.escape(event.title)}</b>\n{start_at:%a %-d %b, %H:%M}–{end_at:%H:%M}{place}"
+    if kind == "conf" and (conference := conference_by_slug(key)) is not None:
+        return f"<b>{html.escape(conference.name)}</b>\nSend /agenda for today's sessions, /next for your next one."
+    return ""
 
 
 def agenda(command: Command) -> str:
@@ -227,6 +280,24 @@ def unmute(command: Command) -> str:
     return "Notifications are on again. Send /mute to stop them."
 
 
+def badge(command: Command) -> str:
+    """The text half of /badge (what is said when there is no badge to send)."""
+    return badge_reply(command).text
+
+
+def badge_reply(command: Command) -> Reply:
+    if not command.private:
+        return Reply(command.chat_id, PRIVATE_ONLY)
+    user = _linked_user(command)
+    if user is None:
+        return Reply(command.chat_id, NOT_LINKED)
+    attendance = latest_attendance(user)
+    if attendance is None:
+        return Reply(command.chat_id, "You are not registered for a conference yet: register in the app first.")
+    caption = f"Your badge for <b>{html.escape(attendance.conference.name)}</b>: {attendance.badge_code}"
+    return Reply(command.chat_id, caption, badge_code=attendance.badge_code)
+
+
 def help_(command: Command) -> str:
     return HELP
 
@@ -238,8 +309,20 @@ COMMANDS: dict[str, Callable[[Command], str]] = {
     "quests": quests,
     "mute": mute,
     "unmute": unmute,
+    "badge": badge,
     "help": help_,
 }
+
+# The command menu registered with Telegram (setMyCommands) when the webhook is set.
+BOT_COMMANDS: list[tuple[str, str]] = [
+    ("agenda", "Today's sessions"),
+    ("next", "Your next bookmarked session or meeting"),
+    ("badge", "Your badge QR code"),
+    ("quests", "Your quest progress"),
+    ("mute", "Stop notifications here"),
+    ("unmute", "Get notifications here again"),
+    ("help", "What I can do"),
+]
 
 
 # --- reads ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from bot import handlers, selectors, services
+from conferences.calendar import badge_png
 from integrations import telegram
 from users.services import mark_telegram_chat_blocked
 
@@ -36,7 +37,10 @@ def handle_telegram_update_task(*, update_id: int) -> None:
     if update is None:
         return
     for reply in handlers.handle_update(update.payload):
-        send_bot_reply_task.delay(chat_id=reply.chat_id, text=reply.text)
+        if reply.badge_code:
+            send_bot_reply_task.delay(chat_id=reply.chat_id, text=reply.text, badge_code=reply.badge_code)
+        else:
+            send_bot_reply_task.delay(chat_id=reply.chat_id, text=reply.text)
 
 
 @shared_task(
@@ -48,10 +52,13 @@ def handle_telegram_update_task(*, update_id: int) -> None:
     retry_backoff_max=60,
     max_retries=MAX_REPLY_RETRIES,
 )
-def send_bot_reply_task(self, *, chat_id: int, text: str) -> None:
-    """Send one bot reply; after a 429 retry once ``retry_after`` has passed."""
+def send_bot_reply_task(self, *, chat_id: int, text: str, badge_code: str = "") -> None:
+    """Send one bot reply (with ``badge_code``: that badge's QR code as a photo, ``text`` its caption); after a 429 retry once ``retry_after`` has passed."""
     try:
-        telegram.send_message(chat_id, text)
+        if badge_code:
+            telegram.send_photo(chat_id, badge_png(badge_code), caption=text)
+        else:
+            telegram.send_message(chat_id, text)
     except telegram.TelegramRetryAfter as exc:
         logger.warning("bot_reply_flood_control", chat_id=chat_id, retry_after=exc.retry_after)
         raise self.retry(countdown=exc.retry_after, max_retries=MAX_REPLY_RETRIES) from exc

@@ -25,7 +25,9 @@ def normalize_audience(audience: dict) -> dict:
     tied to it (registered there, or RSVP'd to one of its events);
     ``attendees`` and ``checked_in`` are a conference's attendances (any
     conference when none is given); ``event_going`` the ``going`` RSVPs of
-    ``event``; ``quest_completed`` the people who completed ``quest``.
+    ``event``; ``quest_completed`` the people who completed ``quest``;
+    ``session_bookmarked`` the people who bookmarked ``session`` (of
+    ``conference`` when one is given).
     """
     segment = audience.get("segment")
     if segment not in Segment.values:
@@ -56,6 +58,18 @@ def normalize_audience(audience: dict) -> dict:
                 "No such quest.", details={"audience": {"quest": ["An existing quest is required."]}}
             )
         clean["quest"] = int(audience["quest"])
+    if segment == Segment.SESSION_BOOKMARKED:
+        session_slug = conferences.session_conference_slug(audience.get("session") or 0)
+        if session_slug is None:
+            raise ValidationFailed(
+                "No such session.", details={"audience": {"session": ["An existing session is required."]}}
+            )
+        if slug and session_slug != slug:
+            raise ValidationFailed(
+                "The session is not part of this conference.",
+                details={"audience": {"session": ["The session is not part of this conference."]}},
+            )
+        clean["session"] = int(audience["session"])
     return clean
 
 
@@ -79,6 +93,8 @@ def audience_users(audience: dict) -> QuerySet[User]:
         return users.filter(pk__in=events.guest_user_ids(event_id=audience["event"], going_only=True))
     if segment == Segment.QUEST_COMPLETED:
         return users.filter(pk__in=quests.users_who_completed(audience["quest"]).values("pk"))
+    if segment == Segment.SESSION_BOOKMARKED:
+        return users.filter(pk__in=conferences.bookmarker_user_ids(audience["session"]))
     raise ValidationFailed("Unknown audience segment.")
 
 

@@ -17,6 +17,7 @@ class Segment(models.TextChoices):
     CHECKED_IN = "checked_in", "Checked-in attendees"
     EVENT_GOING = "event_going", "Going to an event"
     QUEST_COMPLETED = "quest_completed", "Completed a quest"
+    SESSION_BOOKMARKED = "session_bookmarked", "Bookmarked a session"
 
 
 class BroadcastStatus(models.TextChoices):

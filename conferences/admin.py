@@ -230,7 +230,7 @@ class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [RoomInline, TrackInline]
     actions = ["import_schedule_action", "export_attendees_csv"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "schedule_synced_at", "schedule_sync_outcome", "schedule_etag"]
 
     def get_queryset(self, request):
         return (

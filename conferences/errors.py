@@ -43,3 +43,15 @@ class ScheduleUnavailable(ApplicationError):
     status_code = 400
     code = "VALIDATION_ERROR"
     message = "The schedule could not be fetched."
+
+
+class ScheduleFetchFailed(ApplicationError):
+    status_code = 502
+    code = "SCHEDULE_FETCH_FAILED"
+    message = "The schedule could not be fetched from schedule_url."
+
+
+class NoScheduleUrl(ApplicationError):
+    status_code = 409
+    code = "NO_SCHEDULE_URL"
+    message = "This conference has no schedule_url to sync from."

@@ -33,6 +33,13 @@ class Conference(models.Model):
     # Raised (by conferences.services only) in the transaction of every change
     # that the schedule documents show; their ETag and cache key carry it.
     agenda_version = models.PositiveBigIntegerField(default=1, editable=False)
+    # A pretalx/frab schedule.json re-imported every SCHEDULE_SYNC_MINUTES
+    # (admin-only); the ETag of the last good fetch is sent as If-None-Match.
+    # Database defaults, so rows written by code that predates these columns still insert.
+    schedule_url = models.URLField(max_length=500, blank=True, db_default="")
+    schedule_etag = models.CharField(max_length=500, blank=True, db_default="")
+    schedule_synced_at = models.DateTimeField(null=True, blank=True)
+    schedule_sync_outcome = models.CharField(max_length=500, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -201,3 +208,30 @@ class ConferenceOrganizer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} organizes {self.conference}"
+
+
+class PendingSessionChange(models.Model):
+    """
+    A schedule change of one session waiting out SCHEDULE_CHANGE_DEBOUNCE_SECONDS
+    before its bookmarkers are told (``conferences.changes``). One row per
+    session (unique ``session_key``): later changes in the window only update
+    it, so the delayed task that claims (deletes) it sends one message about
+    the net change from ``baseline``, the session as people last knew it.
+    ``session_key`` is no foreign key: a removed session's row outlives it,
+    keeping the people who had bookmarked it in ``bookmarkers``.
+    """
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="+")
+    session_key = models.BigIntegerField(unique=True)
+    title = models.CharField(max_length=300)
+    # {"starts_at": iso, "ends_at": iso, "room": room id or null, "room_name": name or null}
+    baseline = models.JSONField()
+    cancelled = models.BooleanField(default=False)
+    bookmarkers = models.JSONField(default=list, blank=True)
+    # Identifies the transaction that created the row (it enqueues the task).
+    token = models.CharField(max_length=32)
+    due_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pending change of session {self.session_key}"

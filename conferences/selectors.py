@@ -368,3 +368,27 @@ def attendee_user_ids(*, conference_slug: str | None = None, checked_in: bool = 
 def is_checked_in(conference: Conference, *, user: User) -> bool:
     """Whether ``user`` has been checked in at ``conference`` (one query)."""
     return Attendance.objects.filter(conference=conference, user=user, status=AttendanceStatus.CHECKED_IN).exists()
+
+
+def session_conference_slug(session_id: int) -> str | None:
+    """The slug of the conference holding session ``session_id``, or ``None`` when there is no such session."""
+    return Session.objects.filter(pk=session_id).values_list("conference__slug", flat=True).first()
+
+
+def bookmarker_user_ids(session_id: int) -> QuerySet:
+    """The ids of the people who bookmarked session ``session_id``; a subquery for ``pk__in`` (broadcast audiences)."""
+    return Bookmark.objects.filter(session_id=session_id).values("user_id")
+
+
+def latest_attendance(user: User) -> Attendance | None:
+    """``user``'s most recent registration (the badge they are most likely to need), or ``None``."""
+    return Attendance.objects.filter(user=user).select_related("conference").order_by("-registered_at", "-id").first()
+
+
+def session_with_place(session_id: int) -> Session | None:
+    """Session ``session_id`` with its room and conference, or ``None`` (a bot deep link names it)."""
+    return Session.objects.select_related("room", "conference").filter(pk=session_id).first()
+
+
+def conference_by_slug(slug: str) -> Conference | None:
+    return Conference.objects.filter(slug=slug).first()

@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from conferences import documents, selectors
+from conferences import changes, documents, selectors
 from conferences.errors import ScheduleInvalid, ScheduleUnavailable
 from conferences.frab import SESSION_ATTRS, FrabPerson
 from conferences.models import (
@@ -63,6 +63,16 @@ CHECKED_IN_TASK = "quests.count_invite_checkin"
 
 
 # --- The agenda version ------------------------------------------------------------
+
+
+def _lock_agenda(conference_id: int) -> None:
+    """
+    Lock the conference's row before any of its sessions: the schedule
+    import does, and ``_agenda_changed`` updates that row, so every writer
+    taking the conference first keeps the lock order one and the same (no
+    deadlock between an import and an edit).
+    """
+    Conference.objects.select_for_update().filter(pk=conference_id).values_list("pk", flat=True).first()
 
 
 def _agenda_changed(conference_id: int) -> None:
@@ -249,6 +259,8 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
             current_links[session_id].append(speaker_id)
 
         counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
+        room_names = {room.pk: room.name for room in rooms.values()}
+        moves: list[tuple[Session, dict]] = []
         created: list[tuple[Session, list[int]]] = []
         updated: list[Session] = []
         relinked: dict[int, list[int]] = {}
@@ -269,13 +281,26 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
             if not (fields_changed or speakers_changed):
                 counts["unchanged"] += 1
                 continue
+            before = changes.snapshot(session, room_name=room_names.get(session.room_id or 0))
             for name, value in values.items():
                 setattr(session, name, value)
+            moves.append((session, before))
             session.updated_at = now
             updated.append(session)
             if speakers_changed:
                 relinked[session.pk] = speaker_ids
 
+        removed_people = changes.bookmarker_ids(session.pk for session in existing.values())
+        for session in existing.values():
+            session.conference = conference
+            changes.record_removal(
+                session, before=changes.snapshot(session, room_name=room_names.get(session.room_id or 0))
+            )
+        for session, before in moves:
+            session.conference = conference
+            changes.record_move(
+                session, before=before, after=changes.snapshot(session, room_name=room_names.get(session.room_id or 0))
+            )
         if existing:
             Session.objects.filter(pk__in=[session.pk for session in existing.values()]).delete()
         Session.objects.bulk_create([session for session, _ in created])
@@ -294,6 +319,8 @@ def import_schedule(conference: Conference, data: Any) -> dict[str, int]:
         counts["removed"] = len(existing)
         if created or updated or existing or rooms_changed or tracks_changed or speakers_changed:
             _agenda_changed(conference.pk)
+        if created or updated or existing:
+            changes.push_agenda_changed(conference, also=removed_people)
     logger.info("schedule_imported", conference=conference.slug, **counts)
     return counts
 
@@ -363,31 +390,55 @@ def create_session(
 
 
 def update_session(session: Session, *, speakers: list[Speaker] | None = None, **fields: Any) -> Session:
-    for name, value in fields.items():
-        setattr(session, name, value)
-    return save_session(session, speakers=speakers)
+    """
+    Change only ``fields`` of ``session``, on its current row (locked), and
+    return it: an edit racing a schedule import keeps the import's other
+    changes instead of writing back what the caller read before it.
+    """
+    with transaction.atomic():
+        _lock_agenda(session.conference_id)
+        current = Session.objects.select_for_update(of=("self",)).get(pk=session.pk)
+        for name, value in fields.items():
+            setattr(current, name, value)
+        return save_session(current, speakers=speakers)
 
 
 def save_session(session: Session, *, speakers: list[Speaker] | None = None) -> Session:
     """
     Validate and save ``session`` (new or changed; a new one without a guid
     gets a generated one), then set its ``speakers`` in that order when
-    given. Raises the agenda version in the same transaction.
+    given; the one write path of the API, Django admin and scripts. Raises
+    the agenda version in the same transaction. A move of an existing
+    session (start, end, room) is a schedule change: its bookmarkers are
+    told after the debounce window (``conferences.changes``), and
+    ``agenda_changed`` is pushed after commit. Locks the session's row while
+    it compares.
     """
     with transaction.atomic():
+        _lock_agenda(session.conference_id)
+        before = None
+        if session.pk is not None:
+            stored = (
+                Session.objects.select_for_update(of=("self",)).select_related("room").filter(pk=session.pk).first()
+            )
+            before = changes.snapshot(stored) if stored is not None else None
         if not session.guid:
             session.guid = str(uuid.uuid4())
         session.full_clean(exclude=["speakers"])
         session.save()
         if speakers is not None:
             _link_speakers(session, speakers)
+        if before is not None:
+            changes.record_move(session, before=before, after=changes.snapshot(session))
         _agenda_changed(session.conference_id)
+        changes.push_agenda_changed(session.conference)
     return session
 
 
 def set_session_speakers(session: Session, *, speakers: list[Speaker]) -> None:
     """Make ``speakers`` (in that order) the speakers of ``session``; raises the agenda version."""
     with transaction.atomic():
+        _lock_agenda(session.conference_id)
         _link_speakers(session, speakers)
         # The agenda page's fingerprint reads sessions' updated_at.
         Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
@@ -395,11 +446,20 @@ def set_session_speakers(session: Session, *, speakers: list[Speaker]) -> None:
 
 
 def delete_session(session: Session) -> None:
-    """Delete ``session`` (its bookmarks with it); raises the agenda version."""
+    """
+    Delete ``session`` (its bookmarks with it); raises the agenda version.
+    Its bookmarkers are told it is cancelled (debounced) and
+    ``agenda_changed`` is pushed after commit.
+    """
     with transaction.atomic():
-        conference_id = session.conference_id
-        session.delete()
+        _lock_agenda(session.conference_id)
+        stored = Session.objects.select_for_update(of=("self",)).select_related("room", "conference").get(pk=session.pk)
+        people = changes.bookmarker_ids([stored.pk])
+        changes.record_removal(stored, before=changes.snapshot(stored))
+        conference_id = stored.conference_id
+        stored.delete()
         _agenda_changed(conference_id)
+        changes.push_agenda_changed(stored.conference, also=people)
 
 
 # --- Rooms, tracks, speakers ---------------------------------------------------------
@@ -413,6 +473,7 @@ def _save_agenda_item(item: Room | Track | Speaker) -> Any:
         first = next(iter(details.items()))
         raise ValidationFailed(f"{first[0]}: {first[1][0]}", details=details) from exc
     with transaction.atomic():
+        _lock_agenda(item.conference_id)
         item.save()
         _agenda_changed(item.conference_id)
     return item
@@ -421,6 +482,7 @@ def _save_agenda_item(item: Room | Track | Speaker) -> Any:
 def _delete_agenda_item(item: Room | Track | Speaker) -> None:
     with transaction.atomic():
         conference_id = item.conference_id
+        _lock_agenda(conference_id)
         item.delete()
         _agenda_changed(conference_id)
 
@@ -570,7 +632,10 @@ def send_session_reminders(*, now: datetime | None = None) -> int:
     window_end = now + timedelta(minutes=settings.SESSION_REMINDER_MINUTES)
     due = (
         Bookmark.objects.filter(
-            reminded_at__isnull=True, session__starts_at__gt=now, session__starts_at__lte=window_end
+            reminded_at__isnull=True,
+            session__starts_at__gt=now,
+            session__starts_at__lte=window_end,
+            user__session_reminders=True,
         )
         .select_related("user", "session", "session__room", "session__conference")
         .order_by("session__starts_at", "id")

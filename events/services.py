@@ -10,20 +10,28 @@ person only.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from conferences.selectors import attendance_by_badge
 from events.errors import PersonNotFound
-from events.models import RSVP, Event, RSVPStatus
+from events.models import RSVP, Event, EventMessage, RSVPStatus
+from ibw.errors import RateLimited
 from notifications.models import NotificationKind
 from notifications.services import notify
 from users.models import User
 
 logger = structlog.get_logger(__name__)
+
+# A host may message an event's guests this many times in any 24 hours.
+MESSAGES_PER_DAY = 5
+_WATCHED = ("starts_at", "ends_at", "location")
 
 
 def _lock(event: Event) -> Event:
@@ -75,15 +83,98 @@ def create_event(*, host: User | None, **fields: Any) -> Event:
 
 
 def update_event(event: Event, **fields: Any) -> Event:
-    """Change an event; raising its capacity promotes waitlisted people into the new places (and notifies them)."""
+    """
+    Change an event; raising its capacity promotes waitlisted people into the
+    new places (and notifies them). A change of ``starts_at``, ``ends_at`` or
+    ``location`` notifies everyone going or waitlisted (``event_changed``,
+    the change in ``data.changes`` and in words). Locks the event row.
+    """
     with transaction.atomic():
         event = _lock(event)
+        before = {name: getattr(event, name) for name in _WATCHED}
         for name, value in fields.items():
             setattr(event, name, value)
         event.full_clean()
         _promote_waitlisted(event)
         event.save()
+        changed = {
+            name: [before[name], getattr(event, name)] for name in _WATCHED if before[name] != getattr(event, name)
+        }
+        if changed:
+            _tell_guests_of_change(event, changed)
     return event
+
+
+def _zone(event: Event) -> ZoneInfo:
+    return ZoneInfo(event.conference.timezone if event.conference is not None else settings.TIME_ZONE)
+
+
+def _tell_guests_of_change(event: Event, changed: dict[str, list]) -> None:
+    guests = [rsvp.user for rsvp in RSVP.objects.filter(event=event).select_related("user").order_by("id")]
+    if not guests:
+        return
+    zone = _zone(event)
+    parts = []
+    if "starts_at" in changed or "ends_at" in changed:
+        starts = timezone.localtime(event.starts_at, zone)
+        ends = timezone.localtime(event.ends_at, zone)
+        parts.append(f"now {starts:%a %d %b, %H:%M}–{ends:%H:%M}")
+    if "location" in changed:
+        parts.append(f"now at {event.location}" if event.location else "no longer has a location")
+    notify(
+        guests,
+        kind=NotificationKind.EVENT_CHANGED,
+        title=f"Changed: {event.title}",
+        body=f"{event.title} is {', '.join(parts)}.",
+        data={
+            "event": event.pk,
+            "changes": {
+                name: [v.isoformat() if hasattr(v, "isoformat") else v for v in values]
+                for name, values in changed.items()
+            },
+        },
+    )
+
+
+def message_guests(event: Event, *, sender: User | None, text: str, include_waitlist: bool = False) -> int:
+    """
+    Send the host's ``text`` to everyone going (and waitlisted when
+    ``include_waitlist``) as an ``event_message`` notification; return how
+    many people it went to. At most ``MESSAGES_PER_DAY`` per event in any 24
+    hours, counted under the event row's lock so racing requests cannot pass
+    it; beyond that ``RateLimited`` (429 with ``Retry-After``).
+    """
+    with transaction.atomic():
+        event = _lock(event)
+        now = timezone.now()
+        recent = list(
+            EventMessage.objects.filter(event=event, created_at__gt=now - timedelta(days=1))
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+        )
+        if len(recent) >= MESSAGES_PER_DAY:
+            retry_after = (recent[-MESSAGES_PER_DAY] + timedelta(days=1) - now).total_seconds()
+            raise RateLimited(
+                f"This event's guests have had {MESSAGES_PER_DAY} messages in the last 24 hours.",
+                retry_after=int(retry_after) + 1,
+            )
+        statuses = [RSVPStatus.GOING, RSVPStatus.WAITLISTED] if include_waitlist else [RSVPStatus.GOING]
+        guests = [
+            rsvp.user
+            for rsvp in RSVP.objects.filter(event=event, status__in=statuses).select_related("user").order_by("id")
+        ]
+        EventMessage.objects.create(
+            event=event, sender=sender, text=text, include_waitlist=include_waitlist, recipients=len(guests)
+        )
+        notify(
+            guests,
+            kind=NotificationKind.EVENT_MESSAGE,
+            title=f"{event.title}: a message from the host",
+            body=text,
+            data={"event": event.pk},
+        )
+    logger.info("event_message_sent", event_id=event.pk, recipients=len(guests))
+    return len(guests)
 
 
 def delete_event(event: Event) -> None:

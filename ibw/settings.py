@@ -213,6 +213,10 @@ CELERY_TASK_ROUTES = {
     "meetings.send_meeting_reminders": {"queue": "critical"},
     # A room full of people watching vote counts and presence move.
     "live.flush_session_updates": {"queue": "critical"},
+    "conferences.flush_session_change": {"queue": "critical"},
+    "conferences.flush_due_session_changes": {"queue": "default"},
+    "conferences.sync_schedules": {"queue": "default"},
+    "conferences.sync_schedule": {"queue": "default"},
     "integrations.enrich_user": {"queue": "low"},
     "integrations.resume_enrichments": {"queue": "low"},
     "quests.rebuild_leaderboard": {"queue": "low"},
@@ -240,6 +244,22 @@ CELERY_BEAT_SCHEDULE: dict = {
 CELERY_BEAT_SCHEDULE["meetings-send-reminders"] = {
     "task": "meetings.send_meeting_reminders",
     "schedule": 60.0,
+}
+# Conferences: every 30 seconds, flush schedule changes whose debounce window
+# passed but whose delayed task was lost (each is still told once).
+CELERY_BEAT_SCHEDULE["conferences-flush-session-changes"] = {
+    "task": "conferences.flush_due_session_changes",
+    "schedule": 30.0,
+}
+# Conferences: every SCHEDULE_SYNC_MINUTES, re-import each conference's schedule_url.
+SCHEDULE_SYNC_MINUTES = env.int("SCHEDULE_SYNC_MINUTES", default=5)
+SCHEDULE_CHANGE_DEBOUNCE_SECONDS = env.int("SCHEDULE_CHANGE_DEBOUNCE_SECONDS", default=60)
+# A schedule_url answer larger than this, or slower than the timeout, fails the sync.
+SCHEDULE_SYNC_MAX_BYTES = env.int("SCHEDULE_SYNC_MAX_BYTES", default=20 * 1024 * 1024)
+SCHEDULE_SYNC_TIMEOUT = env.float("SCHEDULE_SYNC_TIMEOUT", default=20.0)
+CELERY_BEAT_SCHEDULE["conferences-sync-schedules"] = {
+    "task": "conferences.sync_schedules",
+    "schedule": timedelta(minutes=SCHEDULE_SYNC_MINUTES),
 }
 # Notifications: every 5 seconds, start broadcasts whose send_at has come,
 # restart stalled broadcast batches (a worker died) and due Telegram retries,
@@ -302,10 +322,15 @@ SIMPLE_JWT = {
 
 TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_BOT_USERNAME = env.str("TELEGRAM_BOT_USERNAME", default="")
+# The Mini App's URL: notification buttons open it (else a deep link into the bot).
+TELEGRAM_WEBAPP_URL = env.str("TELEGRAM_WEBAPP_URL", default="")
 TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_LOGIN_MAX_AGE = env.int("TELEGRAM_LOGIN_MAX_AGE", default=86400)
 TELEGRAM_RATE_LIMIT = env.float("TELEGRAM_RATE_LIMIT", default=25)
 TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org/bot")
+# Telegram Login over OpenID Connect: discovery at {issuer}/.well-known/openid-configuration.
+TELEGRAM_OIDC_ISSUER = env.str("TELEGRAM_OIDC_ISSUER", default="https://oauth.telegram.org")
+TELEGRAM_OIDC_CLIENT_SECRET = env.str("TELEGRAM_OIDC_CLIENT_SECRET", default="")
 BOT_LOGIN_TOKEN_TTL = env.int("BOT_LOGIN_TOKEN_TTL", default=600)
 
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -7,3 +7,11 @@ class EnrichmentFailed(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason[:500]
         super().__init__(self.reason)
+
+
+class OidcFailed(Exception):
+    """A Telegram OpenID Connect exchange or ID token check failed; ``reason`` says which step (for logs)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason[:500]
+        super().__init__(self.reason)

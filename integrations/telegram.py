@@ -22,7 +22,15 @@ from typing import Any, TypeVar
 
 import structlog
 from django.conf import settings
-from telegram import Bot, LinkPreviewOptions
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    WebAppInfo,
+)
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
@@ -34,7 +42,7 @@ T = TypeVar("T")
 # Telegram refuses messages longer than this many characters (after entities are parsed).
 MESSAGE_LIMIT = 4096
 # What the bot reads: commands, and private-chat membership changes (blocking the bot).
-ALLOWED_UPDATES = ["message", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "my_chat_member", "callback_query"]
 
 
 class TelegramError(Exception):
@@ -108,9 +116,19 @@ class TelegramClient:
             raise _translate(exc) from exc
 
     async def send_message(
-        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML", disable_web_page_preview: bool = True
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        parse_mode: str | None = "HTML",
+        disable_web_page_preview: bool = True,
+        buttons: list[dict[str, str]] | None = None,
     ) -> int:
-        """Send ``text`` (already HTML-escaped where it holds user input); return the message id."""
+        """
+        Send ``text`` (already HTML-escaped where it holds user input); return
+        the message id. ``buttons``: one inline keyboard row, each
+        ``{"text", "url"|"web_app"|"callback_data"}``.
+        """
         try:
             message = await self._call(
                 self.bot.send_message(
@@ -118,6 +136,7 @@ class TelegramClient:
                     text=text,
                     parse_mode=parse_mode,
                     link_preview_options=None if not disable_web_page_preview else _NO_PREVIEW,
+                    reply_markup=inline_keyboard(buttons),
                 )
             )
         except Exception as exc:
@@ -125,6 +144,22 @@ class TelegramClient:
             raise
         record_send_outcome(None)
         return message.message_id
+
+    async def send_photo(self, chat_id: int, photo: bytes, *, caption: str = "", filename: str = "photo.png") -> int:
+        """Send a PNG/JPEG ``photo`` (bytes) with an HTML ``caption``; return the message id."""
+        message = await self._call(
+            self.bot.send_photo(
+                chat_id=chat_id, photo=InputFile(photo, filename=filename), caption=caption or None, parse_mode="HTML"
+            )
+        )
+        return message.message_id
+
+    async def set_my_commands(self, commands: list[tuple[str, str]]) -> bool:
+        """Register the bot's command list (``(command, description)`` pairs) shown in Telegram's menu."""
+        return await self._call(self.bot.set_my_commands([BotCommand(name, about) for name, about in commands]))
+
+    async def answer_callback_query(self, callback_query_id: str, *, text: str = "") -> bool:
+        return await self._call(self.bot.answer_callback_query(callback_query_id, text=text or None))
 
     async def get_chat_member_status(self, chat_id: int | str, user_id: int) -> str:
         """Return ``creator``, ``administrator``, ``member``, ``restricted``, ``left`` or ``kicked``."""
@@ -144,6 +179,21 @@ class TelegramClient:
             self.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
         )
         return [update.to_dict() for update in updates]
+
+
+def inline_keyboard(buttons: list[dict[str, str]] | None) -> InlineKeyboardMarkup | None:
+    """One row of inline buttons from plain dicts (``url``, ``web_app`` (a URL) or ``callback_data``)."""
+    if not buttons:
+        return None
+    row = []
+    for button in buttons:
+        if "web_app" in button:
+            row.append(InlineKeyboardButton(button["text"], web_app=WebAppInfo(button["web_app"])))
+        elif "url" in button:
+            row.append(InlineKeyboardButton(button["text"], url=button["url"]))
+        else:
+            row.append(InlineKeyboardButton(button["text"], callback_data=button["callback_data"]))
+    return InlineKeyboardMarkup([row])
 
 
 def _no_preview() -> LinkPreviewOptions:
@@ -185,9 +235,16 @@ def run(operation: Callable[[TelegramClient], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def send_message(chat_id: int, text: str, *, parse_mode: str | None = "HTML") -> int:
+def send_message(
+    chat_id: int, text: str, *, parse_mode: str | None = "HTML", buttons: list[dict[str, str]] | None = None
+) -> int:
     """Send one message from sync code; raises the exceptions above."""
-    return run(lambda client: client.send_message(chat_id, text, parse_mode=parse_mode))
+    return run(lambda client: client.send_message(chat_id, text, parse_mode=parse_mode, buttons=buttons))
+
+
+def send_photo(chat_id: int, photo: bytes, *, caption: str = "") -> int:
+    """Send one photo from sync code; raises the exceptions above."""
+    return run(lambda client: client.send_photo(chat_id, photo, caption=caption))
 
 
 def get_chat_member_status(chat_id: int | str, user_id: int) -> str:

@@ -46,26 +46,28 @@ class TelegramSender:
         self._session: AbstractAsyncContextManager[telegram.TelegramClient] | None = None
         self._client: telegram.TelegramClient | None = None
 
-    def send(self, chat_id: int, text: str) -> int:
+    def send(self, chat_id: int, text: str, *, buttons: list[dict[str, str]] | None = None) -> int:
         """Send one HTML message (no rate limiting: see ``send_titled``); return its message id."""
         if self._client is None:
             self._open()
         assert self._loop is not None and self._client is not None
-        return self._loop.run_until_complete(self._client.send_message(chat_id, text))
+        return self._loop.run_until_complete(self._client.send_message(chat_id, text, buttons=buttons))
 
-    def send_titled(self, chat_id: int, *, title: str, body: str) -> None:
+    def send_titled(self, chat_id: int, *, title: str, body: str, buttons: list[dict[str, str]] | None = None) -> None:
         """
         Send ``title`` and ``body`` as one or more HTML messages. The caller
         has taken the rate limiter's token for the first message (so it can
         give up before a long 429 pause); each further part waits for its own.
         On a 429 every worker is paused for ``retry_after`` and
         ``TelegramRetryAfter`` is raised; other Telegram errors are raised as is.
+        ``buttons`` go under the last message.
         """
         try:
-            for index, part in enumerate(telegram_parts(title, body)):
+            parts = telegram_parts(title, body)
+            for index, part in enumerate(parts):
                 if index:
                     ratelimit.acquire(max_wait=3600)
-                self.send(chat_id, part)
+                self.send(chat_id, part, buttons=buttons if index == len(parts) - 1 else None)
         except telegram.TelegramRetryAfter as exc:
             ratelimit.pause(exc.retry_after)
             logger.info("telegram_rate_limited", retry_after=exc.retry_after)

@@ -162,7 +162,7 @@ def _deliver(sender: TelegramSender, delivery: AbstractDelivery) -> bool:
         return False
     title, body = message
     try:
-        sender.send_titled(chat_id, title=title, body=body)
+        sender.send_titled(chat_id, title=title, body=body, buttons=delivery.buttons())
     except telegram.TelegramRetryAfter as exc:
         # Refused, so not delivered (the sender paused every worker): back in the queue, the attempt does not count.
         rows.filter(state=DeliveryState.SENDING).update(

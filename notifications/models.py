@@ -90,6 +90,10 @@ class AbstractDelivery(models.Model):
         """The ``(title, body)`` to send, or ``None`` when its source is gone."""
         raise NotImplementedError
 
+    def buttons(self) -> list[dict[str, str]] | None:
+        """The inline buttons under the Telegram message (see ``notifications.buttons``); none by default."""
+        return None
+
 
 class TelegramDelivery(AbstractDelivery):
     """The Telegram copy of one ``notify`` notification to one person."""
@@ -105,3 +109,9 @@ class TelegramDelivery(AbstractDelivery):
         if self.notification is None:
             return None
         return self.notification.title, self.notification.body
+
+    def buttons(self) -> list[dict[str, str]] | None:
+        # notifications.buttons imports this module (Notification, NotificationKind).
+        from notifications.buttons import buttons_for
+
+        return None if self.notification is None else buttons_for(self.notification)

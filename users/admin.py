@@ -95,6 +95,7 @@ class UserAdmin(DjangoUserAdmin):
                 "fields": [
                     "roles",
                     "notify_telegram",
+                    "session_reminders",
                     "directory_visible",
                     "points",
                     "telegram_chat_id",

@@ -87,6 +87,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     photo_url = models.URLField(max_length=500, blank=True, help_text="Telegram profile photo.")
     roles = models.JSONField(default=list, blank=True, help_text="Any of: attendee, speaker, organizer, staff.")
     notify_telegram = models.BooleanField(default=True)
+    # Off after "Mute reminders" under a session reminder on Telegram; /unmute turns it on again.
+    session_reminders = models.BooleanField(default=True, db_default=True)
     directory_visible = models.BooleanField(default=False)
     points = models.IntegerField(default=0, help_text="Sum of the points ledger, kept in step with it.")
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ibw.errors import NotFound
+from typing import Any
+
+from ibw.errors import NotFound, ServiceUnavailable
+from integrations import telegram_oidc
+from integrations.errors import OidcFailed
 from users.models import User
 
 
@@ -17,3 +21,11 @@ def access_user(user_id: int) -> User:
 def active_user_by_telegram_id(telegram_id: int) -> User | None:
     """Return the active user with this Telegram id (who talks to the bot), or ``None``."""
     return User.objects.filter(telegram_id=telegram_id, is_active=True).first()
+
+
+def oidc_client_config() -> dict[str, Any]:
+    """``{"issuer", "client_id", "authorization_endpoint", "scopes"}`` for Telegram OIDC; 503 when the issuer is unreachable."""
+    try:
+        return telegram_oidc.client_config()
+    except OidcFailed as exc:
+        raise ServiceUnavailable(f"Telegram's OpenID Connect issuer is unavailable: {exc.reason}") from None

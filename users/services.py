@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -18,10 +19,20 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ibw.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from integrations import telegram_oidc
+from integrations.errors import OidcFailed
 from users.enrichment import request_enrichment
-from users.errors import InvalidRefreshToken, LoginTokenExpired, LoginTokenUsed, TelegramLoginDisabled
+from users.errors import (
+    InvalidRefreshToken,
+    LoginTokenExpired,
+    LoginTokenUsed,
+    TelegramAuthInvalid,
+    TelegramLoginDisabled,
+)
 from users.models import BotLoginToken, EnrichmentTrigger, User
 from users.telegram_auth import TelegramIdentity, verify_webapp_init_data, verify_widget
+
+logger = structlog.get_logger(__name__)
 
 AVATAR_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 # Larger images are refused before decoding: a small PNG can inflate to gigabytes.
@@ -92,6 +103,36 @@ def login_with_widget(fields: dict) -> User:
 def login_with_webapp(init_data: str) -> User:
     """Verify a Mini App's ``initData`` (401 on a bad or stale signature) and return its user."""
     return upsert_telegram_user(webapp_identity(init_data))
+
+
+def oidc_identity(*, code: str, code_verifier: str, redirect_uri: str) -> TelegramIdentity:
+    """
+    Exchange a Telegram OpenID Connect authorization code (with its PKCE
+    verifier) at the issuer, verify the ID token and return the Telegram
+    identity of its ``id`` claim (``sub`` is not the user id): the same person
+    as a widget, Mini App or bot login once ``upsert_telegram_user`` has it.
+    Any failure raises ``TelegramAuthInvalid`` (401); the reason is logged.
+    """
+    try:
+        claims = telegram_oidc.exchange_code(code=code, code_verifier=code_verifier, redirect_uri=redirect_uri)
+    except OidcFailed as exc:
+        logger.info("telegram_oidc_refused", reason=exc.reason)
+        raise TelegramAuthInvalid("The Telegram login could not be verified.") from None
+    telegram_id = claims.get("id")
+    if isinstance(telegram_id, str) and telegram_id.isdigit():
+        telegram_id = int(telegram_id)
+    if not isinstance(telegram_id, int) or isinstance(telegram_id, bool) or telegram_id <= 0:
+        logger.info("telegram_oidc_refused", reason="the ID token has no numeric id claim")
+        raise TelegramAuthInvalid("The Telegram login could not be verified.")
+    first, _, last = str(claims.get("name") or "").partition(" ")
+    identity = TelegramIdentity(
+        id=telegram_id,
+        first_name=str(claims.get("given_name") or first)[:150],
+        last_name=str(claims.get("family_name") or last)[:150],
+        username=str(claims.get("preferred_username") or "")[:64],
+        photo_url=str(claims.get("picture") or "")[:500],
+    )
+    return identity
 
 
 def rotate_refresh_token(raw: str) -> dict[str, str]:
@@ -265,8 +306,17 @@ def clear_telegram_block(user: User) -> None:
 
 
 def set_telegram_notifications(telegram_id: int, *, enabled: bool) -> bool:
-    """``/mute`` and ``/unmute``: set ``notify_telegram``; False when no active user has this Telegram id."""
-    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(notify_telegram=enabled))
+    """
+    ``/mute`` and ``/unmute``: set ``notify_telegram`` (``/unmute`` also turns
+    session reminders back on); False when no active user has this Telegram id.
+    """
+    fields = {"notify_telegram": enabled, **({"session_reminders": True} if enabled else {})}
+    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(**fields))
+
+
+def mute_session_reminders(telegram_id: int) -> bool:
+    """The "Mute reminders" button: no more session reminders; False when no active user has this Telegram id."""
+    return bool(User.objects.filter(telegram_id=telegram_id, is_active=True).update(session_reminders=False))
 
 
 def mark_telegram_chat_blocked(chat_id: int) -> None:

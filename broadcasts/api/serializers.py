@@ -11,12 +11,15 @@ class AudienceSerializer(serializers.Serializer):
     segment = serializers.ChoiceField(choices=Segment.choices)
     event = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     quest = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    session = serializers.IntegerField(required=False, allow_null=True, min_value=1)
 
     def validate(self, attrs):
         if attrs["segment"] == Segment.EVENT_GOING and not attrs.get("event"):
             raise serializers.ValidationError({"event": ["Required for the event_going segment."]})
         if attrs["segment"] == Segment.QUEST_COMPLETED and not attrs.get("quest"):
             raise serializers.ValidationError({"quest": ["Required for the quest_completed segment."]})
+        if attrs["segment"] == Segment.SESSION_BOOKMARKED and not attrs.get("session"):
+            raise serializers.ValidationError({"session": ["Required for the session_bookmarked segment."]})
         return {k: v for k, v in attrs.items() if v not in (None, "")}
 
 

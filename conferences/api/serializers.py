@@ -26,8 +26,15 @@ class ConferenceSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class ConferenceUpdateInputSerializer(ConferenceSerializer):
+class ConferenceAdminSerializer(ConferenceSerializer):
+    """What admins send and see: the public fields plus ``schedule_url`` (never shown to others)."""
+
     class Meta(ConferenceSerializer.Meta):
+        fields = [*ConferenceSerializer.Meta.fields, "schedule_url"]
+
+
+class ConferenceUpdateInputSerializer(ConferenceAdminSerializer):
+    class Meta(ConferenceAdminSerializer.Meta):
         read_only_fields = ["slug"]
 
 

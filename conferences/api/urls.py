@@ -21,6 +21,11 @@ urlpatterns = [
         views.ScheduleImportView.as_view(),
         name="conference-schedule-import",
     ),
+    path(
+        "conferences/<slug:slug>/schedule-sync/",
+        views.ScheduleSyncView.as_view(),
+        name="conference-schedule-sync",
+    ),
     path("conferences/<slug:slug>/sessions/", views.SessionListView.as_view(), name="session-list"),
     path(
         "conferences/<slug:slug>/sessions/<int:session_id>/", views.SessionDetailView.as_view(), name="session-detail"

@@ -16,11 +16,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conferences import selectors, services
+from conferences import selectors, services, sync
 from conferences.api import serializers as s
 from conferences.calendar import badge_png, conference_calendar
 from conferences.models import Session, Speaker
-from conferences.organizers import CanManageConference
+from conferences.organizers import CanManageConference, may_manage
 from ibw.api import (
     IsAdmin,
     IsAuthenticatedUser,
@@ -129,12 +129,12 @@ class ConferenceListView(generics.ListAPIView):
     def get_queryset(self):
         return selectors.conferences()
 
-    @extend_schema(request=s.ConferenceSerializer, responses={201: s.ConferenceSerializer})
+    @extend_schema(request=s.ConferenceAdminSerializer, responses={201: s.ConferenceAdminSerializer})
     def post(self, request):
-        data = s.ConferenceSerializer(data=request.data)
+        data = s.ConferenceAdminSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         conference = services.create_conference(**data.validated_data)
-        return Response(s.ConferenceSerializer(conference).data, status=status.HTTP_201_CREATED)
+        return Response(s.ConferenceAdminSerializer(conference).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=TAGS)
@@ -143,15 +143,17 @@ class ConferenceDetailView(APIView):
 
     @extend_schema(responses=s.ConferenceSerializer)
     def get(self, request, slug: str):
-        return Response(s.ConferenceSerializer(selectors.access_conference(slug)).data)
+        conference = selectors.access_conference(slug)
+        serializer = s.ConferenceAdminSerializer if may_manage(request, conference) else s.ConferenceSerializer
+        return Response(serializer(conference).data)
 
-    @extend_schema(request=s.ConferenceUpdateInputSerializer, responses=s.ConferenceSerializer)
+    @extend_schema(request=s.ConferenceUpdateInputSerializer, responses=s.ConferenceAdminSerializer)
     def patch(self, request, slug: str):
         conference = selectors.access_conference(slug)
         data = s.ConferenceUpdateInputSerializer(conference, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         conference = services.update_conference(conference, **data.validated_data)
-        return Response(s.ConferenceSerializer(conference).data)
+        return Response(s.ConferenceAdminSerializer(conference).data)
 
 
 @extend_schema(tags=TAGS)
@@ -168,6 +170,25 @@ class ScheduleImportView(APIView):
     def post(self, request, slug: str):
         conference = selectors.access_conference(slug)
         return Response(services.import_schedule(conference, request.data))
+
+
+@extend_schema(tags=TAGS)
+class ScheduleSyncView(APIView):
+    """Fetch the conference's ``schedule_url`` and import it now."""
+
+    permission_classes = [IsAdmin | CanManageConference]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.ImportCountsSerializer,
+            409: OpenApiResponse(description="NO_SCHEDULE_URL"),
+            502: OpenApiResponse(description="SCHEDULE_FETCH_FAILED: unreachable, too large, too slow or invalid"),
+        },
+    )
+    def post(self, request, slug: str):
+        conference = selectors.access_conference(slug)
+        return Response(sync.sync_schedule(conference, use_etag=False))
 
 
 # --- Agenda ------------------------------------------------------------------------------

@@ -74,3 +74,12 @@ class EventCheckInInputSerializer(serializers.Serializer):
         if bool(attrs.get("badge_code")) == ("user_id" in attrs):
             raise serializers.ValidationError("Give either badge_code or user_id.")
         return attrs
+
+
+class EventMessageInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
+    include_waitlist = serializers.BooleanField(required=False, default=False)
+
+
+class EventMessageResultSerializer(serializers.Serializer):
+    recipients = serializers.IntegerField()

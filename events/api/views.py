@@ -118,6 +118,22 @@ class EventDetailView(APIView):
 
 
 @extend_schema(tags=TAGS)
+class EventMessageView(APIView):
+    """The host (or an admin) messages the event's guests; 5 a day per event."""
+
+    permission_classes = [IsHostOrAdmin]
+
+    @extend_schema(request=s.EventMessageInputSerializer, responses={201: s.EventMessageResultSerializer})
+    def post(self, request, event_id: int):
+        event = selectors.access_event(event_id)
+        self.check_object_permissions(request, event)
+        data = s.EventMessageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        count = services.message_guests(event, sender=actor(request), **data.validated_data)
+        return Response({"recipients": count}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=TAGS)
 class EventRSVPView(APIView):
     permission_classes = [IsAuthenticatedUser]
 

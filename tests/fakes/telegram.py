@@ -85,6 +85,14 @@ class FakeTelegram:
             if chat_id is None or int(c.params["chat_id"]) == chat_id
         ]
 
+    def sent_buttons(self, chat_id: int) -> list[list[dict[str, Any]] | None]:
+        """The inline keyboard row under each message sent to ``chat_id`` (``None`` for none)."""
+        return [
+            (c.params.get("reply_markup") or {}).get("inline_keyboard", [None])[0]
+            for c in self.calls_of("sendMessage")
+            if int(c.params["chat_id"]) == chat_id
+        ]
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
@@ -149,6 +157,36 @@ class FakeTelegram:
                 "text": params.get("text", ""),
             }
         )
+
+    async def _m_sendPhoto(self, params):
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked_chats:
+            return web.json_response(
+                {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, status=403
+            )
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: there is no photo in the request"},
+                status=400,
+            )
+        return _ok(
+            {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "photo": [{"file_id": "p1", "file_unique_id": "u1", "width": 300, "height": 300}],
+                "caption": params.get("caption", ""),
+            }
+        )
+
+    async def _m_setMyCommands(self, params):
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not all("command" in c and "description" in c for c in commands):
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: commands are invalid"}, status=400
+            )
+        return _ok(True)
 
     async def _m_getChatMember(self, params):
         status = self.chat_members.get((str(params["chat_id"]), int(params["user_id"])), "left")
@@ -234,7 +272,9 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
         else:
             form = await request.post()
             for key, value in form.items():
-                if isinstance(value, str):
+                if isinstance(value, web.FileField):
+                    params[key] = value.file.read()  # an uploaded file (sendPhoto): its bytes
+                elif isinstance(value, str):
                     try:
                         params[key] = json.loads(value) if value[:1] in "[{" else value
                     except ValueError:

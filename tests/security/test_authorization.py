@@ -45,6 +45,8 @@ PUBLIC = {
     "POST /api/v1/auth/telegram/bot-login/",
     "GET /api/v1/auth/telegram/bot-login/{token}/",
     "POST /api/v1/auth/telegram/webapp/",
+    "GET /api/v1/auth/telegram/oidc/",
+    "POST /api/v1/auth/telegram/oidc/",
     "POST /api/v1/auth/token/refresh/",
     "GET /api/v1/calendar/{token}.ics",
     "GET /api/v1/conferences/",
@@ -75,6 +77,7 @@ ADMIN = {
     "POST /api/v1/conferences/",
     "PATCH /api/v1/conferences/{slug}/",
     "POST /api/v1/conferences/{slug}/schedule-import/",
+    "POST /api/v1/conferences/{slug}/schedule-sync/",
     "GET /api/v1/conferences/{slug}/organizers/",
     "POST /api/v1/conferences/{slug}/organizers/",
     "DELETE /api/v1/conferences/{slug}/organizers/{user_id}/",
@@ -104,6 +107,7 @@ ROLE_OR_HOST = {
     "PATCH /api/v1/events/{event_id}/",
     "DELETE /api/v1/events/{event_id}/",
     "POST /api/v1/events/{event_id}/check-ins/",
+    "POST /api/v1/events/{event_id}/messages/",
     "GET /api/v1/events/{event_id}/rsvps/",
 }
 

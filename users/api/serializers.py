@@ -155,6 +155,19 @@ class TelegramWebAppInputSerializer(serializers.Serializer):
     init_data = serializers.CharField(max_length=8192)
 
 
+class TelegramOidcInputSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=2048)
+    code_verifier = serializers.CharField(min_length=43, max_length=128)
+    redirect_uri = serializers.URLField(max_length=2048)
+
+
+class TelegramOidcConfigSerializer(serializers.Serializer):
+    issuer = serializers.CharField()
+    client_id = serializers.CharField()
+    authorization_endpoint = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()

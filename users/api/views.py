@@ -6,13 +6,14 @@ from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from ibw.api import BotLoginPollThrottle, IsAuthenticatedUser, LoginEndpointMixin, LoginThrottle, TokenOwnerThrottle
 from users import services
 from users.api import serializers as s
 from users.enrichment import request_enrichment
-from users.selectors import access_user
+from users.selectors import access_user, oidc_client_config
 
 ERRORS = {401: OpenApiResponse(description="Error body with code")}
 
@@ -51,6 +52,33 @@ class TelegramWebAppLoginView(LoginEndpointMixin, APIView):
         data = s.TelegramWebAppInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         identity = services.webapp_identity(data.validated_data["init_data"])
+        LoginThrottle.check_account(request, self, telegram_id=identity.id)
+        return _login_response(request, services.upsert_telegram_user(identity))
+
+
+class TelegramOidcLoginView(LoginEndpointMixin, APIView):
+    """Log in with Telegram's OpenID Connect (authorization code + PKCE); GET tells clients how to start."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_throttles(self):
+        # Reading the configuration is no login attempt: only POST counts against the login limit.
+        return (
+            super().get_throttles()
+            if self.request.method == "POST"
+            else [t() for t in api_settings.DEFAULT_THROTTLE_CLASSES]
+        )
+
+    @extend_schema(responses={200: s.TelegramOidcConfigSerializer}, tags=["auth"])
+    def get(self, request):
+        return Response(s.TelegramOidcConfigSerializer(oidc_client_config()).data)
+
+    @extend_schema(request=s.TelegramOidcInputSerializer, responses={200: s.LoginSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        data = s.TelegramOidcInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        identity = services.oidc_identity(**data.validated_data)
         LoginThrottle.check_account(request, self, telegram_id=identity.id)
         return _login_response(request, services.upsert_telegram_user(identity))
 

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from bot import handlers, services
+from conferences.calendar import badge_png
 from integrations import telegram
 from users.services import mark_telegram_chat_blocked
 
@@ -33,7 +34,10 @@ def _accept_and_handle(payload: dict) -> list[handlers.Reply]:
 async def _send(client: telegram.TelegramClient, reply: handlers.Reply) -> None:
     for _ in range(5):
         try:
-            await client.send_message(reply.chat_id, reply.text)
+            if reply.badge_code:
+                await client.send_photo(reply.chat_id, badge_png(reply.badge_code), caption=reply.text)
+            else:
+                await client.send_message(reply.chat_id, reply.text)
             return
         except telegram.TelegramRetryAfter as exc:
             await asyncio.sleep(exc.retry_after)

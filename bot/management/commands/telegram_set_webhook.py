@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from bot.handlers import BOT_COMMANDS
 from integrations import telegram
 
 
@@ -30,7 +31,12 @@ class Command(BaseCommand):
                 raise CommandError("Telegram only delivers to https:// URLs.")
             if not settings.TELEGRAM_WEBHOOK_SECRET:
                 raise CommandError("Set TELEGRAM_WEBHOOK_SECRET first: the endpoint refuses every update without it.")
-            telegram.run(lambda client: client.set_webhook(url, secret_token=settings.TELEGRAM_WEBHOOK_SECRET))
+
+            async def register(client: telegram.TelegramClient) -> None:
+                await client.set_webhook(url, secret_token=settings.TELEGRAM_WEBHOOK_SECRET)
+                await client.set_my_commands(BOT_COMMANDS)
+
+            telegram.run(register)
         except telegram.TelegramError as exc:
             raise CommandError(f"Telegram: {exc}") from exc
         self.stdout.write(f"Webhook set to {url}.")
