@@ -288,6 +288,7 @@ def send_telegram_batch(broadcast_id: int, *, budget_seconds: float = 10.0) -> d
         budget_seconds=budget_seconds,
         heartbeat=lambda: _beat(broadcast_id),
         progress=lambda: refresh_progress(broadcast_id),
+        broadcast=True,
     )
     if result.drained:
         finish_broadcast_if_done(broadcast_id)

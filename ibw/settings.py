@@ -235,6 +235,16 @@ CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
 BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)
 # Parallel batch tasks per broadcast; the Redis rate limiter is shared by all.
 BROADCAST_LANES = env.int("BROADCAST_LANES", default=4)
+# Telegram requests a lane has in flight at once (one window: marked "sending"
+# together, sent concurrently, recorded together). A kill leaves at most this
+# many rows per lane with an unknown outcome.
+TELEGRAM_SEND_CONCURRENCY = env.int("TELEGRAM_SEND_CONCURRENCY", default=16)
+# Paid broadcasts: broadcast lanes send with allow_paid_broadcast (Telegram
+# charges Stars per message over the free limit) on their own bucket at up to
+# TELEGRAM_PAID_BROADCAST_RATE (at most 1,000) messages a second; single-person
+# sends stay on the free TELEGRAM_RATE_LIMIT bucket.
+TELEGRAM_PAID_BROADCAST = env.bool("TELEGRAM_PAID_BROADCAST", default=False)
+TELEGRAM_PAID_BROADCAST_RATE = env.float("TELEGRAM_PAID_BROADCAST_RATE", default=1000)
 
 # --- Auth -----------------------------------------------------------------
 
