@@ -139,6 +139,7 @@ def send_telegram_rows(
     deadline = time.monotonic() + budget_seconds
     last_progress = last_beat = 0.0
     claimed: list = []
+    unrecorded: list[int] = []  # sent by the last window, to be marked with the next UPDATE
     with TelegramSender(paid=paid) as sender:
         while time.monotonic() < deadline:
             if heartbeat is not None and time.monotonic() - last_beat > 1:
@@ -149,6 +150,10 @@ def send_telegram_rows(
                 if not claimed:
                     result.drained = True
                     break
+            if unrecorded and 0 < rate <= 100:
+                # At the free rates the next token is a while off: record what was sent now.
+                _mark_sent(model, unrecorded)
+                unrecorded = []
             granted, wait = ratelimit.acquire_many(
                 min(window, len(claimed)), max_wait=5.0, rate=rate, bucket=bucket, background=broadcast
             )
@@ -156,23 +161,28 @@ def send_telegram_rows(
                 result.paused_for = wait
                 break
             batch, claimed = claimed[:granted], claimed[granted:]
-            sent, failed = _deliver_many(sender, _mark_sending_many(batch))
-            result.sent += sent
+            # One round trip and one commit: the last window's sent rows recorded, this window's marked sending.
+            marked = _mark_sending_many(batch, sent_before=unrecorded)
+            unrecorded, failed = _deliver_many(sender, marked, record_sent=False)
+            result.sent += len(unrecorded)
             result.failed += failed
             if progress is not None and time.monotonic() - last_progress > 2:
                 if last_progress:
                     progress()
                 last_progress = time.monotonic()
+    _mark_sent(model, unrecorded)
     if claimed:
         # Hand back what this run reserved but did not start: other tasks may take it at once.
         model.objects.filter(pk__in=[d.pk for d in claimed], state=DeliveryState.PENDING).update(claimed_until=None)
     return result
 
 
-def _mark_sending_many(deliveries: list) -> list:
+def _mark_sending_many(deliveries: list, *, sent_before: list[int] | None = None) -> list:
     """
     Mark claimed rows ``sending`` just before their requests, in one
-    UPDATE; return those marked (a row cancelled meanwhile is left out).
+    statement that also marks ``sent_before`` (ids whose requests
+    succeeded) ``sent``; return the rows marked (a row cancelled meanwhile
+    is left out).
     """
     if not deliveries:
         return []
@@ -180,12 +190,20 @@ def _mark_sending_many(deliveries: list) -> list:
     now = timezone.now()
     table = connection.ops.quote_name(model._meta.db_table)
     placeholders = ", ".join(["%s"] * len(deliveries))
+    params: list = []
+    sql = ""
+    if sent_before and connection.vendor == "postgresql":
+        sql, params = _sent_cte(table, sent_before, now)
+    elif sent_before:
+        _mark_sent(model, sent_before)
+    # Table and column names come from the model, values are parameters.
+    sql += (
+        f"UPDATE {table} SET state = %s, sending_at = %s, attempts = attempts + 1 "  # noqa: S608
+        f"WHERE id IN ({placeholders}) AND state = %s RETURNING id"
+    )
+    params += [DeliveryState.SENDING, now, *[d.pk for d in deliveries], DeliveryState.PENDING]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET state = %s, sending_at = %s, attempts = attempts + 1 "  # noqa: S608 (table from _meta)
-            f"WHERE id IN ({placeholders}) AND state = %s RETURNING id",
-            [DeliveryState.SENDING, now, *[d.pk for d in deliveries], DeliveryState.PENDING],
-        )
+        cursor.execute(sql, params)
         marked = {row[0] for row in cursor.fetchall()}
     chosen = [d for d in deliveries if d.pk in marked]
     for d in chosen:
@@ -193,18 +211,37 @@ def _mark_sending_many(deliveries: list) -> list:
     return chosen
 
 
+def _sent_cte(table: str, ids: list[int], now: datetime) -> tuple[str, list]:
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"WITH done AS (UPDATE {table} SET state = %s, sent_at = %s, error = '' "  # noqa: S608 (names from _meta)
+        f"WHERE id IN ({placeholders}) AND state IN (%s, %s)) "
+    )
+    return sql, [DeliveryState.SENT, now, *ids, DeliveryState.SENDING, DeliveryState.FAILED]
+
+
+def _mark_sent(model: type, ids: list[int]) -> None:
+    """Record that the requests of rows ``ids`` succeeded."""
+    if ids:
+        # "failed" is included: a lease that ran out under a very slow request must not hide a send we saw succeed.
+        model._default_manager.filter(pk__in=ids, state__in=[DeliveryState.SENDING, DeliveryState.FAILED]).update(
+            state=DeliveryState.SENT, sent_at=timezone.now(), error=""
+        )
+
+
 def _deliver(sender: TelegramSender, delivery: AbstractDelivery) -> bool:
     """Send one claimed (``sending``) row and record the outcome; return whether it was sent."""
-    return _deliver_many(sender, [delivery])[0] == 1
+    return len(_deliver_many(sender, [delivery])[0]) == 1
 
 
-def _deliver_many(sender: TelegramSender, deliveries: list) -> tuple[int, int]:
+def _deliver_many(sender: TelegramSender, deliveries: list, *, record_sent: bool = True) -> tuple[list[int], int]:
     """
-    Send claimed (``sending``) rows concurrently and record each outcome
-    (the sent ones in one UPDATE); return ``(sent, not sent)``.
+    Send claimed (``sending``) rows concurrently and record each failure;
+    the sent ones are marked in one UPDATE, or with ``record_sent`` false
+    left to the caller's next statement. Return ``(sent ids, not sent)``.
     """
     if not deliveries:
-        return 0, 0
+        return [], 0
     model = type(deliveries[0])
     to_send: list = []
     messages: list[tuple[int, str, str]] = []
@@ -223,16 +260,13 @@ def _deliver_many(sender: TelegramSender, deliveries: list) -> tuple[int, int]:
             messages.append((chat_id, *message))
     errors = sender.send_titled_many(messages) if messages else []
     sent_ids = [d.pk for d, error in zip(to_send, errors, strict=True) if error is None]
-    if sent_ids:
-        # "failed" is included: a lease that ran out under a very slow request must not hide a send we saw succeed.
-        model._default_manager.filter(
-            pk__in=sent_ids, state__in=[DeliveryState.SENDING, DeliveryState.FAILED]
-        ).update(state=DeliveryState.SENT, sent_at=timezone.now(), error="")
+    if record_sent:
+        _mark_sent(model, sent_ids)
     for delivery, error in zip(to_send, errors, strict=True):
         if error is not None:
             _record_error(delivery, error)
             failed += 1
-    return len(sent_ids), failed
+    return sent_ids, failed
 
 
 def _record_error(delivery: AbstractDelivery, exc: BaseException) -> None:
