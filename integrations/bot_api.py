@@ -18,7 +18,6 @@ broadcasts.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -51,7 +50,7 @@ class BotApiSession:
                     body = await response.json(content_type=None)
                 except ValueError:
                     body = None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise telegram.TelegramUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if isinstance(body, dict) and body.get("ok") is True and status < 300:
             return body.get("result")
