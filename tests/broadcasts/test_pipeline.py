@@ -5,8 +5,10 @@ taking precedence over broadcast lanes in the shared rate limiter.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import uuid
 
 import pytest
 from django.db import connection
@@ -16,6 +18,7 @@ from broadcasts.models import Broadcast, Delivery
 from integrations import ratelimit
 from notifications import services as notifications
 from notifications.models import Notification, TelegramDelivery
+from tests.factories import UserFactory
 from tests.notifications.conftest import telegram_user
 from users.models import User
 
@@ -155,3 +158,47 @@ def _expand(broadcast_id: int) -> None:
         ]
     )
     Broadcast.objects.filter(pk=broadcast_id).update(status="sending", total=Delivery.objects.count())
+
+
+def test_in_app_pushes_refused_by_a_full_socket_queue_are_counted_on_the_broadcast(
+    db, settings, admin_api, commit, caplog
+):
+    from channels.layers import channel_layers, get_channel_layer  # noqa: PLC0415 (the layer the settings below make)
+
+    from notifications.realtime import user_group  # noqa: PLC0415
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "ibw.channel_layer.VenueChannelLayer",
+            "CONFIG": {
+                **settings.CHANNEL_LAYERS["default"]["CONFIG"],
+                "prefix": f"test:{uuid.uuid4().hex[:8]}",
+                "channel_capacity": {"specific.*": 1},
+            },
+        }
+    }
+    channel_layers.backends.clear()
+    people = [UserFactory() for _ in range(3)]
+    layer = get_channel_layer()
+
+    async def connect_all():
+        # Three sockets of one socket process: one queue, which holds a single message.
+        for person in people:
+            await layer.group_add(user_group(person.pk), await layer.new_channel())
+
+    asyncio.run(connect_all())
+    try:
+        with commit(execute=True):
+            broadcast = services.create_broadcast(title="Keynote", audience={"segment": "all"}, channels=["in_app"])
+    finally:
+        channel_layers.backends.clear()
+
+    broadcast.refresh_from_db()
+    assert (broadcast.status, broadcast.sent, broadcast.socket_refused) == ("completed", 3, 2)
+    body = admin_api.get(f"/api/v1/admin/broadcasts/{broadcast.pk}/").json()
+    assert (body["sent"], body["socket_refused"]) == (3, 2)
+    assert "broadcast_socket_pushes_refused" in caplog.text
+    # Refused on the socket, still in everyone's inbox.
+    assert sorted(Notification.objects.filter(kind="broadcast").values_list("user_id", flat=True)) == sorted(
+        p.pk for p in people
+    )
