@@ -323,6 +323,35 @@ def next_retry_in(broadcast_id: int) -> float | None:
     return delivery.next_retry_in(Delivery.objects.filter(broadcast_id=broadcast_id))
 
 
+# --- retention ---------------------------------------------------------------------------
+
+PURGE_BATCH = 5000
+
+
+def purge_old_deliveries(*, budget_seconds: float = 60.0) -> int:
+    """
+    Delete the delivery rows of broadcasts that finished (completed,
+    cancelled or failed) more than ``BROADCAST_DELIVERY_RETENTION_DAYS``
+    ago, ``PURGE_BATCH`` rows per statement so no lock is held long;
+    return how many. The broadcast keeps its ``total``/``sent``/``failed``
+    counts (finished broadcasts are never recounted). Idempotent; what the
+    budget leaves is deleted by the next run.
+    """
+    cutoff = timezone.now() - timedelta(days=settings.BROADCAST_DELIVERY_RETENTION_DAYS)
+    finished = Broadcast.objects.filter(
+        status__in=[BroadcastStatus.COMPLETED, BroadcastStatus.CANCELLED, BroadcastStatus.FAILED],
+        finished_at__lt=cutoff,
+    )
+    deadline = time.monotonic() + budget_seconds
+    deleted = 0
+    while time.monotonic() < deadline:
+        ids = list(Delivery.objects.filter(broadcast__in=finished).values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            break
+        deleted += Delivery.objects.filter(pk__in=ids).delete()[0]
+    return deleted
+
+
 # --- the sweep ---------------------------------------------------------------------------
 
 

@@ -21,3 +21,9 @@ def recheck_submission_task(self, *, submission_id: int) -> None:
 @shared_task(name="quests.rebuild_leaderboard", acks_late=True)
 def rebuild_leaderboard_task() -> None:
     leaderboard.rebuild()
+
+
+@shared_task(name="quests.resync_leaderboards", acks_late=True, ignore_result=True)
+def resync_leaderboards_task() -> dict:
+    """Beat: rebuild the Redis leaderboards when they no longer match the ledger (idempotent)."""
+    return leaderboard.reconcile()
