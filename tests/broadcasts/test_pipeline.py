@@ -60,8 +60,9 @@ def test_free_mode_sends_without_allow_paid_broadcast(db, fake_telegram, commit)
 def test_paid_bucket_is_separate_and_gives_windows_of_tokens(settings):
     settings.TELEGRAM_RATE_LIMIT = 25
 
-    # 1,000/s holds 20 ms of tokens: one Redis call gives a lane a window of 20.
-    assert ratelimit.try_acquire_many(32, rate=1000, bucket=ratelimit.PAID_BUCKET_KEY, background=True) == (20, 0.0)
+    # 1,000/s holds 50 ms of tokens (47.6, refilled at 952.4/s: never more than 1,000 in a second).
+    assert ratelimit.bucket_shape(1000) == pytest.approx((952.38, 47.62), abs=0.01)
+    assert ratelimit.try_acquire_many(100, rate=1000, bucket=ratelimit.PAID_BUCKET_KEY, background=True) == (47, 0.0)
     # The free bucket is untouched by that and still gives one message at a time.
     assert ratelimit.try_acquire_many(32)[0] == 1
 
