@@ -75,7 +75,7 @@ def _saturate(stop: threading.Event, taken: list[float], *, rate: float) -> None
 
 
 def test_single_send_waits_about_one_token_while_broadcast_lanes_saturate_the_limiter(settings):
-    rate = 20.0  # 50 ms between messages
+    rate = 10.0  # 100 ms between messages
     settings.TELEGRAM_RATE_LIMIT = rate
     stop = threading.Event()
     background: list[float] = []
@@ -85,6 +85,7 @@ def test_single_send_waits_about_one_token_while_broadcast_lanes_saturate_the_li
     waits = []
     try:
         time.sleep(0.3)
+        measured_from, before = time.monotonic(), len(background)
         for _ in range(6):
             started = time.monotonic()
             assert ratelimit.acquire(max_wait=5) == 0.0
@@ -97,13 +98,14 @@ def test_single_send_waits_about_one_token_while_broadcast_lanes_saturate_the_li
             ratelimit.acquire_many(1, rate=rate, background=True, max_wait=5)
             fair.append(time.monotonic() - started)
             time.sleep(0.13)
+        span, lanes_took = time.monotonic() - measured_from, len(background) - before
     finally:
         stop.set()
         for lane in lanes:
             lane.join()
 
-    # The lanes kept the limiter busy the whole time (about 20 a second between them) ...
-    assert len(background) >= 0.8 * rate * 1.8 - 12
+    # The lanes kept the limiter busy the whole time: with the 12 takes above, about ``rate`` a second ...
+    assert lanes_took + 12 >= 0.8 * rate * span, (lanes_took, span)
     # ... and each single send still got the next token: at most one spacing (+ a late wake-up).
     assert max(waits) < 1.6 / rate, waits
     # Among equals the same take waits for several lanes' turns.
@@ -114,7 +116,7 @@ def test_single_send_waits_about_one_token_while_broadcast_lanes_saturate_the_li
 def test_reminder_copy_is_sent_promptly_while_broadcast_lanes_run(settings, fake_telegram):
     if connection.vendor != "postgresql":
         pytest.skip("lanes in threads claim rows with skip locked: PostgreSQL")
-    settings.TELEGRAM_RATE_LIMIT = 10  # 100 ms between messages
+    settings.TELEGRAM_RATE_LIMIT = 5  # 200 ms between messages
     for _ in range(60):
         telegram_user()
     broadcast = Broadcast.objects.create(title="Keynote", audience={"segment": "all"}, channels=["telegram"])
@@ -125,7 +127,7 @@ def test_reminder_copy_is_sent_promptly_while_broadcast_lanes_run(settings, fake
 
     def lane() -> None:
         try:
-            services.send_telegram_batch(broadcast.pk, budget_seconds=2.0)
+            services.send_telegram_batch(broadcast.pk, budget_seconds=2.5)
         finally:
             connection.close()
 
@@ -143,11 +145,11 @@ def test_reminder_copy_is_sent_promptly_while_broadcast_lanes_run(settings, fake
 
     reminder.refresh_from_db()
     assert reminder.state == "sent"
-    # One token's spacing (100 ms) plus the request, not a turn among the three lanes.
-    assert elapsed < 0.25, elapsed
+    # One token's spacing (200 ms) plus the request, not a turn among the three lanes (600 ms and more).
+    assert elapsed < 0.4, elapsed
     sent_after = [c for c in fake_telegram.calls_of("sendMessage") if c.at > started + elapsed]
     assert sent_after, "the lanes were still sending after the reminder went out"
-    assert Delivery.objects.filter(broadcast=broadcast, state="sent").count() >= 10
+    assert Delivery.objects.filter(broadcast=broadcast, state="sent").count() >= 5
 
 
 def _expand(broadcast_id: int) -> None:
