@@ -234,7 +234,7 @@ CELERY_BEAT_SCHEDULE["integrations-requeue-unhandled-updates"] = {
     "schedule": 60.0,
 }
 # Quests: every 10 minutes (LEADERBOARD_RESYNC_INTERVAL seconds), compare each
-# Redis leaderboard's member count and points total with the ledger and
+# Redis leaderboard's member count, points total and checksum with the ledger and
 # rebuild them when any differs (Redis flushed, an award's sync failed).
 CELERY_BEAT_SCHEDULE["quests-resync-leaderboards"] = {
     "task": "quests.resync_leaderboards",

@@ -67,6 +67,16 @@ def test_a_flushed_redis_is_rebuilt(boards):
     assert _top(ibw.pk) == [(alice.pk, 30)]
 
 
+def test_points_moved_between_people_with_the_same_total_are_found(boards):
+    ibw, alice, bob = boards
+    # Lost updates that keep the count and the total: 5 points shown on the wrong person.
+    leaderboard.client().zadd(leaderboard.scope_key(None), {f"{alice.pk:012d}": -25, f"{bob.pk:012d}": -15})
+
+    assert resync_leaderboards_task.delay().get() == {"checked": 2, "differing": 1, "rebuilt": True}
+
+    assert _top(None) == [(alice.pk, 30), (bob.pk, 10)]
+
+
 def test_a_stray_member_is_removed(boards):
     ibw, alice, bob = boards
     leaderboard.client().zadd(leaderboard.scope_key(ibw.pk), {f"{bob.pk:012d}": -99})
