@@ -7,6 +7,7 @@ mute) is written by ``users.services``.
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -67,3 +68,15 @@ def claim_update(update_id: int) -> ProcessedUpdate | None:
     if not ProcessedUpdate.objects.filter(update_id=update_id, handled_at__isnull=True).update(handled_at=now):
         return None
     return ProcessedUpdate.objects.get(update_id=update_id)
+
+
+def purge_processed_updates() -> int:
+    """
+    Delete handled Telegram updates received more than
+    ``PROCESSED_UPDATE_RETENTION_DAYS`` ago; return how many. Telegram
+    re-sends an update for at most a day, so an older id never comes back;
+    unhandled rows are kept (the requeue sweep still owes them). Idempotent.
+    """
+    cutoff = timezone.now() - timedelta(days=settings.PROCESSED_UPDATE_RETENTION_DAYS)
+    deleted, _ = ProcessedUpdate.objects.filter(received_at__lt=cutoff, handled_at__isnull=False).delete()
+    return deleted

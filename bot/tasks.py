@@ -83,3 +83,8 @@ def requeue_unhandled_updates_task() -> int:
     for update_id in update_ids:
         handle_telegram_update_task.delay(update_id=update_id)
     return len(update_ids)
+
+
+@shared_task(name="bot.purge_processed_updates", ignore_result=True)
+def purge_processed_updates_task() -> int:
+    return services.purge_processed_updates()

@@ -78,6 +78,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         "total",
         "sent",
         "failed",
+        "socket_refused",
         "error",
         "created_by",
         "created_at",

@@ -46,6 +46,8 @@ class Broadcast(models.Model):
     total = models.PositiveIntegerField(default=0)
     sent = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    # In-app socket pushes the channel layer refused (a full socket-process queue): in the REST inbox only.
+    socket_refused = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

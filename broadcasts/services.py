@@ -8,7 +8,10 @@ Delivery guarantees
 * In-app: a batch of deliveries is claimed (``select_for_update(
   skip_locked=True)``), its notifications created and the rows marked
   ``sent`` in one transaction, so each recipient gets exactly one row
-  whatever crashes.
+  whatever crashes. After the commit the batch is pushed to the sockets in
+  one pipelined send; pushes the channel layer refused are added to the
+  broadcast's ``socket_refused`` (and logged): those people find the
+  notification in their REST inbox.
 * Telegram: parallel lanes send the rows under the global rate limit, with
   the row states of ``notifications.delivery`` (at most once for a message
   cut off mid-request; 429 pauses everyone, 403 marks the person blocked,
@@ -37,7 +40,7 @@ from broadcasts.errors import BroadcastFinished
 from broadcasts.models import Broadcast, BroadcastStatus, Delivery
 from ibw.errors import ValidationFailed
 from ibw.tasks import enqueue, enqueue_on_commit
-from notifications import delivery
+from notifications import delivery, realtime
 from notifications import services as notifications
 from notifications.models import Channel, DeliveryState, NotificationKind
 from users.models import User
@@ -256,17 +259,35 @@ def _send_in_app_batch(broadcast_id: int) -> int:
         if not rows:
             return 0
         broadcast = Broadcast.objects.get(pk=broadcast_id)
-        notifications.store_in_app(
+        stored = notifications.store_in_app(
             [user_id for _, user_id in rows],
             kind=NotificationKind.BROADCAST,
             title=broadcast.title,
             body=broadcast.body,
             data={"broadcast": broadcast_id},
+            publish=False,
         )
         Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
             state=DeliveryState.SENT, sent_at=now, attempts=F("attempts") + 1
         )
+        pushes = notifications.socket_pushes(stored)
+        transaction.on_commit(lambda: push_batch(broadcast_id, pushes))
     return len(rows)
+
+
+def push_batch(broadcast_id: int, pushes: list[tuple[str, dict]]) -> int:
+    """
+    Push a committed in-app batch to the recipients' sockets in one
+    pipelined send and add what the channel layer refused (a socket
+    process's queue was full) to the broadcast's ``socket_refused``, with a
+    warning; return that count. The notifications are stored either way:
+    a refused push is still in the person's REST inbox.
+    """
+    refused = realtime.send_now(pushes)
+    if refused:
+        Broadcast.objects.filter(pk=broadcast_id).update(socket_refused=F("socket_refused") + refused)
+        logger.warning("broadcast_socket_pushes_refused", broadcast=broadcast_id, refused=refused, batch=len(pushes))
+    return refused
 
 
 # --- Telegram lanes --------------------------------------------------------------------------
@@ -288,6 +309,7 @@ def send_telegram_batch(broadcast_id: int, *, budget_seconds: float = 10.0) -> d
         budget_seconds=budget_seconds,
         heartbeat=lambda: _beat(broadcast_id),
         progress=lambda: refresh_progress(broadcast_id),
+        broadcast=True,
     )
     if result.drained:
         finish_broadcast_if_done(broadcast_id)
@@ -299,6 +321,35 @@ def send_telegram_batch(broadcast_id: int, *, budget_seconds: float = 10.0) -> d
 def next_retry_in(broadcast_id: int) -> float | None:
     """Seconds until the earliest pending Telegram retry of ``broadcast_id``, or ``None`` when none waits."""
     return delivery.next_retry_in(Delivery.objects.filter(broadcast_id=broadcast_id))
+
+
+# --- retention ---------------------------------------------------------------------------
+
+PURGE_BATCH = 5000
+
+
+def purge_old_deliveries(*, budget_seconds: float = 60.0) -> int:
+    """
+    Delete the delivery rows of broadcasts that finished (completed,
+    cancelled or failed) more than ``BROADCAST_DELIVERY_RETENTION_DAYS``
+    ago, ``PURGE_BATCH`` rows per statement so no lock is held long;
+    return how many. The broadcast keeps its ``total``/``sent``/``failed``
+    counts (finished broadcasts are never recounted). Idempotent; what the
+    budget leaves is deleted by the next run.
+    """
+    cutoff = timezone.now() - timedelta(days=settings.BROADCAST_DELIVERY_RETENTION_DAYS)
+    finished = Broadcast.objects.filter(
+        status__in=[BroadcastStatus.COMPLETED, BroadcastStatus.CANCELLED, BroadcastStatus.FAILED],
+        finished_at__lt=cutoff,
+    )
+    deadline = time.monotonic() + budget_seconds
+    deleted = 0
+    while time.monotonic() < deadline:
+        ids = list(Delivery.objects.filter(broadcast__in=finished).values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            break
+        deleted += Delivery.objects.filter(pk__in=ids).delete()[0]
+    return deleted
 
 
 # --- the sweep ---------------------------------------------------------------------------

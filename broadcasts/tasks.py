@@ -39,3 +39,8 @@ def send_telegram_batch_task(*, broadcast_id: int) -> None:
 @shared_task(name="notifications.dispatch_due", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def dispatch_due_task() -> dict:
     return services.dispatch_due()
+
+
+@shared_task(name="broadcasts.purge_old_deliveries", ignore_result=True)
+def purge_old_deliveries_task() -> int:
+    return services.purge_old_deliveries()

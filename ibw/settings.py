@@ -223,7 +223,10 @@ CELERY_TASK_ROUTES = {
     "quests.resync_leaderboards": {"queue": "low"},
     "quests.award_sprint_winners": {"queue": "low"},
     "quests.reconcile_invites": {"queue": "low"},
-    "ibw.purge_expired": {"queue": "low"},
+    "users.purge_expired_login_tokens": {"queue": "low"},
+    "users.purge_expired_jwt": {"queue": "low"},
+    "bot.purge_processed_updates": {"queue": "low"},
+    "broadcasts.purge_old_deliveries": {"queue": "low"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -293,11 +296,49 @@ CELERY_BEAT_SCHEDULE["quests-reconcile-invites"] = {
     "task": "quests.reconcile_invites",
     "schedule": timedelta(minutes=10),
 }
+# Quests: every 10 minutes (LEADERBOARD_RESYNC_INTERVAL seconds), compare each
+# Redis leaderboard's member count, points total and checksum with the ledger and
+# rebuild them when any differs (Redis flushed, an award's sync failed).
+CELERY_BEAT_SCHEDULE["quests-resync-leaderboards"] = {
+    "task": "quests.resync_leaderboards",
+    "schedule": float(env.int("LEADERBOARD_RESYNC_INTERVAL", default=600)),
+}
+# Retention, each once an hour: bot-login tokens expired over
+# BOT_LOGIN_TOKEN_RETENTION_HOURS ago, refresh-token rows (and their blacklist
+# rows) expired over JWT_EXPIRED_RETENTION_HOURS ago, handled Telegram updates
+# older than PROCESSED_UPDATE_RETENTION_DAYS, and the delivery rows of
+# broadcasts finished over BROADCAST_DELIVERY_RETENTION_DAYS ago (in batches;
+# the broadcast keeps its counts).
+CELERY_BEAT_SCHEDULE["users-purge-expired-login-tokens"] = {
+    "task": "users.purge_expired_login_tokens",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["users-purge-expired-jwt"] = {"task": "users.purge_expired_jwt", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["bot-purge-processed-updates"] = {"task": "bot.purge_processed_updates", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["broadcasts-purge-old-deliveries"] = {
+    "task": "broadcasts.purge_old_deliveries",
+    "schedule": 3600.0,
+}
+BOT_LOGIN_TOKEN_RETENTION_HOURS = env.int("BOT_LOGIN_TOKEN_RETENTION_HOURS", default=24)
+JWT_EXPIRED_RETENTION_HOURS = env.int("JWT_EXPIRED_RETENTION_HOURS", default=24)
+PROCESSED_UPDATE_RETENTION_DAYS = env.int("PROCESSED_UPDATE_RETENTION_DAYS", default=7)
+BROADCAST_DELIVERY_RETENTION_DAYS = env.int("BROADCAST_DELIVERY_RETENTION_DAYS", default=90)
 # A delivery still "sending" this many seconds after its request started was
 # cut off by a crash; it is reported, not resent (see notifications.delivery).
 BROADCAST_SENDING_LEASE_SECONDS = env.int("BROADCAST_SENDING_LEASE_SECONDS", default=60)
 # Parallel batch tasks per broadcast; the Redis rate limiter is shared by all.
 BROADCAST_LANES = env.int("BROADCAST_LANES", default=4)
+# Telegram requests a lane has in flight at once (one window: marked "sending"
+# together, sent concurrently, recorded together). A kill leaves at most this
+# many rows per lane with an unknown outcome. 32: about 1,000 messages a second
+# from 4 lanes at Telegram's ~100 ms per request (1,600/s against the local fake).
+TELEGRAM_SEND_CONCURRENCY = env.int("TELEGRAM_SEND_CONCURRENCY", default=32)
+# Paid broadcasts: broadcast lanes send with allow_paid_broadcast (Telegram
+# charges Stars per message over the free limit) on their own bucket at up to
+# TELEGRAM_PAID_BROADCAST_RATE (at most 1,000) messages a second; single-person
+# sends stay on the free TELEGRAM_RATE_LIMIT bucket.
+TELEGRAM_PAID_BROADCAST = env.bool("TELEGRAM_PAID_BROADCAST", default=False)
+TELEGRAM_PAID_BROADCAST_RATE = env.float("TELEGRAM_PAID_BROADCAST_RATE", default=1000)
 
 # --- Auth -----------------------------------------------------------------
 

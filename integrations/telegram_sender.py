@@ -1,6 +1,7 @@
 """
-Sending texts to one Telegram chat after another from a synchronous worker:
-one ``Bot`` session on one event loop per task run, HTML formatting of a
+Sending texts to Telegram chats from a synchronous worker: one keep-alive
+Bot API session (``integrations.bot_api``) on one event loop per task run,
+windows of messages sent concurrently, HTML formatting of a
 title and body, and the global rate limiter (``integrations.ratelimit``)
 between messages. A 429 pauses every worker for Telegram's ``retry_after``
 before the error reaches the caller; every other Telegram answer reaches the
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import html
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import structlog
 
-from integrations import ratelimit, telegram
+from integrations import bot_api, ratelimit, telegram
 
 logger = structlog.get_logger(__name__)
+T = TypeVar("T")
+# (chat id, title, body, inline buttons under the last part or None)
+Message = tuple[int, str, str, list[dict[str, str]] | None]
 
 
 def telegram_parts(title: str, body: str) -> list[str]:
@@ -36,22 +41,22 @@ def telegram_parts(title: str, body: str) -> list[str]:
 
 class TelegramSender:
     """
-    One ``Bot`` on one event loop for one task run (a ``Bot`` must not be
-    shared across loops); opened on the first send, so a run with nothing
-    to send makes no request. Database work stays synchronous between sends.
+    One Bot API session (``integrations.bot_api``: a keep-alive connection
+    pool) on one event loop for one task run; opened on the first send, so a
+    run with nothing to send makes no request. Database work stays
+    synchronous between sends; ``send_titled_many`` sends a window of
+    messages concurrently. With ``paid`` every message carries
+    ``allow_paid_broadcast`` (Telegram's paid broadcasts, up to 1,000 a second).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, paid: bool = False) -> None:
+        self.paid = paid
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session: AbstractAsyncContextManager[telegram.TelegramClient] | None = None
-        self._client: telegram.TelegramClient | None = None
+        self._session: bot_api.BotApiSession | None = None
 
-    def send(self, chat_id: int, text: str, *, buttons: list[dict[str, str]] | None = None) -> int:
+    def send(self, chat_id: int, text: str) -> int:
         """Send one HTML message (no rate limiting: see ``send_titled``); return its message id."""
-        if self._client is None:
-            self._open()
-        assert self._loop is not None and self._client is not None
-        return self._loop.run_until_complete(self._client.send_message(chat_id, text, buttons=buttons))
+        return self._run(self._send(chat_id, text))
 
     def send_titled(self, chat_id: int, *, title: str, body: str, buttons: list[dict[str, str]] | None = None) -> None:
         """
@@ -60,40 +65,74 @@ class TelegramSender:
         give up before a long 429 pause); each further part waits for its own.
         On a 429 every worker is paused for ``retry_after`` and
         ``TelegramRetryAfter`` is raised; other Telegram errors are raised as is.
-        ``buttons`` go under the last message.
         """
-        try:
-            parts = telegram_parts(title, body)
-            for index, part in enumerate(parts):
-                if index:
-                    ratelimit.acquire(max_wait=3600)
-                self.send(chat_id, part, buttons=buttons if index == len(parts) - 1 else None)
-        except telegram.TelegramRetryAfter as exc:
-            ratelimit.pause(exc.retry_after)
-            logger.info("telegram_rate_limited", retry_after=exc.retry_after)
-            raise
+        [error] = self.send_titled_many([(chat_id, title, body, buttons)])
+        if error is not None:
+            raise error
+
+    def send_titled_many(self, messages: list[Message]) -> list[BaseException | None]:
+        """
+        Send each ``(chat_id, title, body, buttons)`` as in ``send_titled`` (the
+        buttons under the last part), all at
+        once on the open connection pool; return each one's error (``None``
+        when sent), in order. The caller has taken one rate-limiter token per
+        message. A 429 pauses every worker once.
+        """
+        results = self._run(self._gather(messages))
+        errors: list[BaseException | None] = [r if isinstance(r, BaseException) else None for r in results]
+        limited = [e for e in errors if isinstance(e, telegram.TelegramRetryAfter)]
+        if limited:
+            retry_after = max(e.retry_after for e in limited)
+            ratelimit.pause(retry_after)
+            logger.info("telegram_rate_limited", retry_after=retry_after, refused=len(limited))
+        return errors
+
+    async def _gather(self, messages: list[Message]) -> list[object]:
+        return await asyncio.gather(*(self._send_titled(*m) for m in messages), return_exceptions=True)
+
+    async def _send(self, chat_id: int, text: str, buttons: list[dict[str, str]] | None = None) -> int:
+        assert self._session is not None
+        return await self._session.send_message(chat_id, text, allow_paid_broadcast=self.paid, buttons=buttons)
+
+    async def _send_titled(
+        self, chat_id: int, title: str, body: str, buttons: list[dict[str, str]] | None = None
+    ) -> None:
+        parts = telegram_parts(title, body)
+        for index, part in enumerate(parts):
+            if index:
+                await asyncio.to_thread(ratelimit.acquire, max_wait=3600)
+            await self._send(chat_id, part, buttons if index == len(parts) - 1 else None)
+
+    def _run(self, awaitable: Awaitable[T]) -> T:
+        if self._loop is None:
+            self._open()
+        assert self._loop is not None
+        return self._loop.run_until_complete(awaitable)
 
     def _open(self) -> None:
         self._loop = asyncio.new_event_loop()
-        session = telegram.bot_session()
+
+        async def open_session() -> bot_api.BotApiSession:
+            return bot_api.BotApiSession()
+
         try:
-            self._client = self._loop.run_until_complete(session.__aenter__())
+            self._session = self._loop.run_until_complete(open_session())
         except BaseException:
             self._loop.close()
             self._loop = None
             raise
-        self._session = session
 
     def close(self) -> None:
         if self._loop is None:
             return
         if self._session is not None:
             try:
-                self._loop.run_until_complete(self._session.__aexit__(None, None, None))
+                self._loop.run_until_complete(self._session.close())
             except Exception as exc:  # closing a session that failed is not worth failing the task
                 logger.warning("telegram_session_close_failed", error=str(exc))
         self._loop.close()
-        self._loop = self._session = self._client = None
+        self._loop = None
+        self._session = None
 
     def __enter__(self) -> TelegramSender:
         return self

@@ -22,7 +22,7 @@ from ibw.tasks import enqueue, enqueue_on_commit
 from integrations import telegram
 from notifications import delivery, tasks
 from notifications.models import Channel, DeliveryState, Notification, NotificationKind, TelegramDelivery
-from notifications.realtime import publish_to_users
+from notifications.realtime import publish_to_users, user_group
 from notifications.serializers import NotificationSerializer
 from users.models import User
 
@@ -37,13 +37,21 @@ def cut(text: str, limit: int) -> str:
 
 
 def store_in_app(
-    user_ids: list[int], *, kind: NotificationKind, title: str, body: str = "", data: dict | None = None
+    user_ids: list[int],
+    *,
+    kind: NotificationKind,
+    title: str,
+    body: str = "",
+    data: dict | None = None,
+    publish: bool = True,
 ) -> list[Notification]:
     """
     Create one in-app notification per user id (``title`` cut to the
     column) and push each to its owner's sockets once the current
     transaction commits. The in-app half of ``notify``, for callers that
-    make their own Telegram deliveries (broadcast batches).
+    make their own Telegram deliveries (broadcast batches). With ``publish``
+    false nothing is pushed: the caller sends ``socket_pushes(...)`` itself
+    (with ``realtime.send_now``, to count what the layer refused).
     """
     if kind not in NotificationKind.values:
         raise ValueError(f"Unknown notification kind {kind!r}: add it to the API contract and NotificationKind.")
@@ -51,12 +59,24 @@ def store_in_app(
     notifications = Notification.objects.bulk_create(
         [Notification(user_id=user_id, kind=kind, title=title, body=body, data=data or {}) for user_id in user_ids]
     )
+    if publish:
+        publish_to_users(_payloads(notifications))
+    return notifications
+
+
+def socket_pushes(notifications: list[Notification]) -> list[tuple[str, dict]]:
+    """The ``(group, message)`` pairs that push ``notifications`` to their owners' sockets (for ``send_now``)."""
+    return [
+        (user_group(user_id), {"type": "push", "payload": payload}) for user_id, payload in _payloads(notifications)
+    ]
+
+
+def _payloads(notifications: list[Notification]) -> list[tuple[int, dict]]:
     rendered = NotificationSerializer(notifications, many=True).data
-    publish_to_users(
+    return [
         (n.user_id, {"type": "notification", "notification": dict(item)})
         for n, item in zip(notifications, rendered, strict=True)
-    )
-    return notifications
+    ]
 
 
 def notify(

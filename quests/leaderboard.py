@@ -266,6 +266,58 @@ def rebuild() -> dict[str, int]:
     return {key: len(members) for key, members in ((scope_key(s), m) for s, m in scopes.items())}
 
 
+def reconcile() -> dict:
+    """
+    The beat's check that Redis still holds what the ledger says: for each
+    board (global and per conference) compare the member count, the points
+    total and a checksum (the sum of user id x points, which catches moves
+    that keep the total) in Redis with the ledger's, and rebuild every board when
+    any differs, one is missing or extra, or the ``built`` marker is gone
+    (Redis flushed, an award's ``sync_user`` failed, a write was lost).
+
+    Idempotent: a board that agrees is left alone; an award landing during
+    the check can only cause a spare rebuild. Raises ``RedisError`` when
+    Redis is down (the task runs again on the next beat).
+    """
+    r = client()
+    expected: dict[str, tuple[int, int, int]] = {}
+
+    def add(key: str, user_id: int, points: int) -> None:
+        count, total, checksum = expected.get(key, (0, 0, 0))
+        expected[key] = (count + 1, total + points, checksum + user_id * points)
+
+    for row in PointsEntry.objects.values("user_id").annotate(total=Sum("points")).filter(total__gt=0).order_by():
+        add(scope_key(None), row["user_id"], row["total"])
+    for row in (
+        PointsEntry.objects.filter(conference__isnull=False)
+        .values("conference_id", "user_id")
+        .annotate(total=Sum("points"))
+        .filter(total__gt=0)
+        .order_by()
+    ):
+        add(scope_key(row["conference_id"]), row["user_id"], row["total"])
+    keys = {scope_key(None)} | set(expected)
+    keys |= {key for key in r.scan_iter(match=f"{_prefix()}:conference:*") if ":tmp:" not in key}
+    pipe = r.pipeline(transaction=False)
+    pipe.exists(_built_key())
+    for key in sorted(keys):
+        pipe.zrange(key, 0, -1, withscores=True)
+    built, *boards = pipe.execute()
+    differing = [] if built else ["not built"]
+    for key, members in zip(sorted(keys), boards, strict=True):
+        found = (
+            len(members),
+            -int(sum(score for _, score in members)),
+            -int(sum(int(member) * score for member, score in members)),
+        )
+        if found != expected.get(key, (0, 0, 0)):
+            differing.append(key)
+    if differing:
+        logger.warning("leaderboard_out_of_sync", boards=differing[:20], count=len(differing))
+        rebuild()
+    return {"checked": len(keys), "differing": len(differing), "rebuilt": bool(differing)}
+
+
 # --- reads ------------------------------------------------------------------------------
 
 

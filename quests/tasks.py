@@ -37,3 +37,9 @@ def reconcile_invites_task() -> None:
 @shared_task(name="quests.award_sprint_winners", acks_late=True)
 def award_sprint_winners_task() -> None:
     services.award_sprint_winners()
+
+
+@shared_task(name="quests.resync_leaderboards", acks_late=True, ignore_result=True)
+def resync_leaderboards_task() -> dict:
+    """Beat: rebuild the Redis leaderboards when they no longer match the ledger (idempotent)."""
+    return leaderboard.reconcile()

@@ -60,6 +60,7 @@ class BroadcastSerializer(serializers.ModelSerializer):
             "total",
             "sent",
             "failed",
+            "socket_refused",
             "progress",
             "error",
             "created_by",

@@ -15,7 +15,7 @@ from broadcasts.models import Broadcast, Delivery
 from notifications.models import Notification, TelegramDelivery
 
 BEFORE = [("notifications", "0004_delivery_claimed_until")]
-AFTER = [("notifications", "0007_notification_kinds"), ("broadcasts", "0001_initial")]
+AFTER = [("notifications", "0007_notification_kinds"), ("broadcasts", "0002_socket_refused")]
 
 
 def _migrate(targets):
