@@ -92,6 +92,25 @@ def test_the_validation_rejects_a_misspelt_field(production):
         kubernetes_validate.validate(web, KUBERNETES_VERSION, strict=True)
 
 
+def test_the_plain_kubectl_order_selects_the_config_and_the_job_first(production):
+    """README: `kubectl apply -l 'app.kubernetes.io/component in (config,migrate)'` before the rest."""
+    first = [
+        (o["kind"], o["metadata"]["name"])
+        for o in production
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") in {"config", "migrate"}
+    ]
+    assert first == [("ConfigMap", "ibw-config"), ("Job", "ibw-migrate")]
+    assert "app.kubernetes.io/component in (config,migrate)" in (BASE_DIR / "README.md").read_text()
+    waves = {
+        (o["kind"], o["metadata"]["name"]): int(
+            o["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", 0)
+        )
+        for o in production
+    }
+    assert waves[("ConfigMap", "ibw-config")] < waves[("Job", "ibw-migrate")]
+    assert all(waves[("Job", "ibw-migrate")] < wave for (kind, _), wave in waves.items() if kind == "Deployment")
+
+
 def test_production_overlay_pins_one_image_for_every_component_in_its_namespace(production):
     images = {container["image"] for _, container in _containers(production)}
     assert images == {"ghcr.io/ibw/ibw-backend:1.0.0"}
