@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench fuzz security clean
+.PHONY: run test lint format bench fuzz security clean cluster
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## run: the whole stack (web + WebSocket, worker, beat) on embedded defaults or $$DATABASE_URL / $$REDIS_URL
 run: $(STAMP)
 	$(PY) -m ibw.stack
+
+## cluster: the Kubernetes topology rehearsed on loopback (2 gunicorn, 2 Daphne, a worker per queue, beat, Caddy) on $$DATABASE_URL / $$REDIS_URL
+cluster: $(STAMP)
+	$(PY) -m tests.cluster
 
 ## test: the test suite (PostgreSQL and Redis when $$DATABASE_URL / $$REDIS_URL are set)
 test: $(STAMP)
