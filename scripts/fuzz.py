@@ -28,6 +28,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from ibw.embedded import free_port  # noqa: E402 (needs the project on sys.path)
+from tests.fakes.oidc import FakeOidcIssuer  # noqa: E402 (likewise)
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -88,6 +89,16 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    # Telegram's OpenID Connect issuer is an outside service: a local fake answers
+    # discovery and JWKS, so GET /auth/telegram/oidc/ has something to describe.
+    issuer = FakeOidcIssuer().start()
+    try:
+        return _fuzz(args, issuer)
+    finally:
+        issuer.stop()
+
+
+def _fuzz(args: argparse.Namespace, issuer: FakeOidcIssuer) -> int:
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -105,6 +116,8 @@ def main() -> int:
         # Login endpoints verify signatures with this token; Bot API calls go to a closed local port.
         "TELEGRAM_BOT_TOKEN": "123:fuzz-token",
         "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+        "TELEGRAM_OIDC_ISSUER": issuer.url,
+        "TELEGRAM_OIDC_CLIENT_SECRET": issuer.client_secret,
         "LOG_LEVEL": "ERROR",
         "MEDIA_ROOT": str(BASE_DIR / ".run" / "fuzz-media"),
     }
