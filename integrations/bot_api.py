@@ -92,16 +92,9 @@ class BotApiSession:
 
 
 def inline_keyboard(buttons: list[dict[str, str]]) -> dict[str, Any]:
-    """The Bot API's ``InlineKeyboardMarkup`` (one row) for plain button dicts."""
-    row: list[dict[str, Any]] = []
-    for button in buttons:
-        if "web_app" in button:
-            row.append({"text": button["text"], "web_app": {"url": button["web_app"]}})
-        elif "url" in button:
-            row.append({"text": button["text"], "url": button["url"]})
-        else:
-            row.append({"text": button["text"], "callback_data": button["callback_data"]})
-    return {"inline_keyboard": [row]}
+    """The Bot API's ``InlineKeyboardMarkup`` JSON for plain button dicts (``telegram.inline_keyboard`` maps them)."""
+    markup = telegram.inline_keyboard(buttons)
+    return markup.to_dict() if markup is not None else {"inline_keyboard": []}
 
 
 def _error(status: int, body: dict[str, Any]) -> telegram.TelegramError:

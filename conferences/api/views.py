@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -44,27 +43,6 @@ TAGS = ["conferences"]
 RENDER_CACHE_SECONDS = 600
 CACHEABLE_AGENDA_PARAMS = {"day", "track", "room", "page", "page_size"}
 logger = structlog.get_logger(__name__)
-
-
-def cached(key: str, compute: Callable[[], Any], *, timeout: int = RENDER_CACHE_SECONDS) -> Any:
-    """
-    Return ``compute()``, kept in the cache under ``key``. Keys embed the
-    agenda fingerprint, so a change is a new key and nothing needs
-    invalidating. A cache outage only costs the recomputation.
-    """
-    try:
-        hit = cache.get(key)
-    except Exception as exc:  # the cache is an optimisation: any backend error means "compute it"
-        logger.warning("render_cache_unavailable", error=str(exc))
-        return compute()
-    if hit is not None:
-        return hit
-    value = compute()
-    try:
-        cache.set(key, value, timeout)
-    except Exception as exc:  # as above
-        logger.warning("render_cache_unavailable", error=str(exc))
-    return value
 
 
 def _agenda_version_and(slug: str, key: str | None) -> tuple[int | None, str | None, Any]:
