@@ -35,6 +35,7 @@ from users.services import issue_tokens
 
 SOCKET_USERS = 8
 RECIPIENTS = 120
+IN_FLIGHT = 4
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 
 
@@ -148,6 +149,8 @@ def test_the_cluster_survives_a_conference_week():
         "TELEGRAM_RATE_LIMIT": "1000",
         "BROADCAST_SENDING_LEASE_SECONDS": "3",
         "BROADCAST_LANES": "2",
+        # Requests a lane has in flight: after a SIGKILL at most this many per lane have an unknown outcome.
+        "TELEGRAM_SEND_CONCURRENCY": str(IN_FLIGHT),
         "THROTTLE_USER": "100000/min",
         "METRICS_TOKEN": "cluster-metrics-token",
     }
@@ -232,8 +235,12 @@ def test_the_cluster_survives_a_conference_week():
         assert len(fake.calls_of("sendMessage")) < RECIPIENTS
         _wait(lambda: _broadcast_finished(cluster, third), timeout=90, what="broadcast 3 finished", cluster=cluster)
         per_chat = Counter(int(call.params["chat_id"]) for call in fake.calls_of("sendMessage"))
-        assert set(per_chat) == {900_000 + i for i in range(RECIPIENTS)}
+        # Nobody twice; a row whose request was in flight when its worker died has an
+        # unknown outcome and is never resent (ADR 0009, issue #22): at most the
+        # killed worker's in-flight window per lane may be missing.
         assert set(per_chat.values()) == {1}
+        missing = {900_000 + i for i in range(RECIPIENTS)} - set(per_chat)
+        assert len(missing) <= IN_FLIGHT * 2, missing
         assert _notified_once_each("Afterparty at 9") == {1: RECIPIENTS}
         assert _broadcast_finished(cluster, third)["status"] == "completed"
 
