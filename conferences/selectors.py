@@ -6,8 +6,10 @@ that keep its endpoint at a constant number of SQL queries.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -16,6 +18,7 @@ from django.core.cache import cache as django_cache
 from django.db.models import (
     BooleanField,
     Exists,
+    F,
     OuterRef,
     Prefetch,
     Q,
@@ -107,6 +110,57 @@ def sessions_for_conference(
 
     ``track`` and ``room`` are ids, or names when not numeric.
     """
+    sessions = _agenda_sessions(conference, day=day, track=track, room=room, q=q)
+    sessions = sessions.select_related("room", "track").prefetch_related(_speakers_prefetch())
+    return _with_bookmarked(sessions, user).order_by("starts_at", "id")
+
+
+def agenda_rows(
+    conference: Conference,
+    *,
+    day: date | None = None,
+    track: str | None = None,
+    room: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Session, dict[str, Any]]:
+    """
+    The same sessions as ``sessions_for_conference`` as plain rows, for the
+    agenda page a cache miss renders: what it shows of each session, its
+    room's and track's names, and no model instances (building those was most
+    of the page's cost). Slice it, then ``with_speaker_rows`` adds speakers.
+    """
+    sessions = _agenda_sessions(conference, day=day, track=track, room=room, q=q)
+    return sessions.order_by("starts_at", "id").values(
+        *AGENDA_ROW_FIELDS, room_name=F("room__name"), track_name=F("track__name")
+    )
+
+
+AGENDA_ROW_FIELDS = (
+    "id", "guid", "title", "abstract", "description", "starts_at", "ends_at",
+    "room_id", "track_id", "type", "language", "url",
+)  # fmt: skip
+
+
+def with_speaker_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` of ``agenda_rows``, each with ``speakers`` (id, name, avatar_url, user) in order: one query."""
+    rows = list(rows)
+    by_session: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    links = (
+        SessionSpeaker.objects.filter(session_id__in=by_session)
+        .order_by("position", "id")
+        .values_list("session_id", "speaker_id", "speaker__name", "speaker__avatar_url", "speaker__user_id")
+    )
+    for session_id, speaker_id, name, avatar_url, user_id in links:
+        by_session[session_id].append({"id": speaker_id, "name": name, "avatar_url": avatar_url, "user": user_id})
+    for row in rows:
+        row["speakers"] = by_session[row["id"]]
+    return rows
+
+
+def _agenda_sessions(
+    conference: Conference, *, day: date | None, track: str | None, room: str | None, q: str | None
+) -> QuerySet[Session]:
+    """The agenda's filters: day in the conference's time zone, track and room (id or name), free text."""
     sessions = Session.objects.filter(conference=conference)
     if day is not None:
         start, end = day_bounds(conference, day)
@@ -120,8 +174,7 @@ def sessions_for_conference(
         sessions = sessions.filter(
             Q(title__icontains=q) | Q(abstract__icontains=q) | Q(description__icontains=q) | Exists(speaker_match)
         )
-    sessions = sessions.select_related("room", "track").prefetch_related(_speakers_prefetch())
-    return _with_bookmarked(sessions, user).order_by("starts_at", "id")
+    return sessions
 
 
 def access_session(conference: Conference, session_id: int, *, user: User | None = None) -> Session:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime, tzinfo
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -141,6 +143,37 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 _DATETIME = serializers.DateTimeField()
+
+
+def _iso(value: datetime, zone: tzinfo) -> str:
+    """DRF's ISO 8601 rendering of an aware datetime (``Z`` for UTC) without its per-call setup."""
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def session_row_representation(row: dict) -> dict:
+    """
+    An agenda row (``selectors.agenda_rows`` with ``with_speaker_rows``) as
+    ``SessionSerializer`` shows the session to a caller without bookmarks
+    (tests compare the two for every session of an agenda).
+    """
+    zone = timezone.get_current_timezone()
+    return {
+        "id": row["id"],
+        "guid": row["guid"],
+        "title": row["title"],
+        "abstract": row["abstract"],
+        "description": row["description"],
+        "starts_at": _iso(row["starts_at"], zone),
+        "ends_at": _iso(row["ends_at"], zone),
+        "room": {"id": row["room_id"], "name": row["room_name"]} if row["room_id"] is not None else None,
+        "track": {"id": row["track_id"], "name": row["track_name"]} if row["track_id"] is not None else None,
+        "type": row["type"],
+        "language": row["language"],
+        "url": row["url"],
+        "speakers": row["speakers"],
+        "bookmarked": False,
+    }
 
 
 class MyAgendaSessionSerializer(SessionSerializer):

@@ -233,8 +233,16 @@ class SessionListView(generics.ListAPIView):
         Every session's JSON ends with its ``"bookmarked":false}``, so a
         caller's flags are set by joining bytes, without parsing or rendering.
         """
-        sessions = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        body = self.get_paginated_response(self.get_serializer(sessions, many=True).data).data
+        params = self.request.query_params
+        rows = selectors.agenda_rows(
+            self.conference,
+            day=_day(self.request),
+            track=params.get("track"),
+            room=params.get("room"),
+            q=params.get("q"),
+        )
+        page = selectors.with_speaker_rows(self.paginate_queryset(rows))
+        body = self.get_paginated_response([s.session_row_representation(row) for row in page]).data
         renderer = JSONRenderer()
         empty = renderer.render({**body, "results": []})
         if not empty.endswith(b"[]}"):  # "results" is the last key of every paginated body

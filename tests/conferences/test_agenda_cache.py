@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from conferences.models import Bookmark, Session
+from conferences.models import Bookmark, Session, SessionSpeaker
 from conferences.services import update_session
 from tests.conftest import client_for
 from tests.factories import ConferenceFactory, SessionFactory, SpeakerFactory, UserFactory
@@ -221,6 +221,26 @@ def test_fast_session_representation_equals_drf_fields(agenda):
     assert any(item.pk == bare.pk for item in loaded)
     for session in loaded:
         assert serializer.to_representation(session) == serializer.field_representation(session)
+
+
+def test_agenda_rows_render_as_the_serializer_does(agenda):
+    """A cache miss renders rows, not model instances: each must equal what DRF's fields give."""
+    from conferences.api.serializers import SessionSerializer, session_row_representation
+    from conferences.selectors import agenda_rows, sessions_for_conference, with_speaker_rows
+
+    conference, sessions = agenda
+    SessionFactory(conference=conference, room=None, track=None, abstract="ünïcode — ok")
+    first, second = SpeakerFactory(conference=conference, name="Zed"), SpeakerFactory(conference=conference, name="Ada")
+    SessionSpeaker.objects.create(session=sessions[3], speaker=first, position=0)
+    SessionSpeaker.objects.create(session=sessions[3], speaker=second, position=1)
+    expected = [SessionSerializer().field_representation(s) for s in sessions_for_conference(conference)]
+
+    rendered = [session_row_representation(row) for row in with_speaker_rows(agenda_rows(conference))]
+
+    assert len(rendered) == 31
+    assert rendered == expected
+    shown = next(item for item in rendered if item["id"] == sessions[3].pk)
+    assert [speaker["name"] for speaker in shown["speakers"]][-2:] == ["Zed", "Ada"]
 
 
 def test_anonymous_and_logged_in_pages_agree_but_for_bookmarks(api, agenda):
