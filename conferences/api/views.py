@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -66,6 +67,12 @@ def _agenda_version_and(slug: str, key: str | None) -> tuple[int | None, str | N
 
 _NOT_BOOKMARKED = b'"bookmarked":false}'
 _BOOKMARKED = b'"bookmarked":true}'
+# DRF's JSONRenderer output (compact, UTF-8, no NaN) for plain data, without its per-call setup.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _compact_json(data: dict) -> bytes:
+    return _ENCODER.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 def _page_bytes(rendered: dict, bookmarked: frozenset[int]) -> bytes:
@@ -249,7 +256,7 @@ class SessionListView(generics.ListAPIView):
             raise RuntimeError("unexpected page layout")
         items = []
         for item in body["results"]:
-            chunk = renderer.render(dict(item))
+            chunk = _compact_json(item)
             if not chunk.endswith(_NOT_BOOKMARKED):
                 raise RuntimeError("unexpected session layout")
             items.append((item["id"], chunk))

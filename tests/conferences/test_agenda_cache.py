@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from conferences.models import Bookmark, Session, SessionSpeaker
@@ -226,10 +227,11 @@ def test_fast_session_representation_equals_drf_fields(agenda):
 def test_agenda_rows_render_as_the_serializer_does(agenda):
     """A cache miss renders rows, not model instances: each must equal what DRF's fields give."""
     from conferences.api.serializers import SessionSerializer, session_row_representation
+    from conferences.api.views import _compact_json
     from conferences.selectors import agenda_rows, sessions_for_conference, with_speaker_rows
 
     conference, sessions = agenda
-    SessionFactory(conference=conference, room=None, track=None, abstract="ünïcode — ok")
+    SessionFactory(conference=conference, room=None, track=None, abstract="ünïcode — ok\u2028next line")
     first, second = SpeakerFactory(conference=conference, name="Zed"), SpeakerFactory(conference=conference, name="Ada")
     SessionSpeaker.objects.create(session=sessions[3], speaker=first, position=0)
     SessionSpeaker.objects.create(session=sessions[3], speaker=second, position=1)
@@ -239,6 +241,7 @@ def test_agenda_rows_render_as_the_serializer_does(agenda):
 
     assert len(rendered) == 31
     assert rendered == expected
+    assert [_compact_json(item) for item in rendered] == [JSONRenderer().render(item) for item in rendered]
     shown = next(item for item in rendered if item["id"] == sessions[3].pk)
     assert [speaker["name"] for speaker in shown["speakers"]][-2:] == ["Zed", "Ada"]
 
