@@ -256,6 +256,9 @@ def _flagged(results: object) -> str:
     return f" ({', '.join(flagged)})" if flagged else ""
 
 
+_AZURE_404_HINT = "check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENT and AZURE_OPENAI_API_VERSION."
+
+
 def _ai_classifier(provider: AIProvider) -> Callable[[Exception], tuple[bool, str, float | None]]:
     source = provider.label
 
@@ -276,6 +279,8 @@ def _ai_classifier(provider: AIProvider) -> Callable[[Exception], tuple[bool, st
                 return True, f"{source} answered HTTP {status}.", _retry_after(exc.response.headers)
             if status in (401, 403):
                 return False, f"{source} refused our credentials (HTTP {status}); check {provider.needs[0]}.", None
+            if status == 404 and provider is AZURE:
+                return False, f"{source} has no such deployment or API version (HTTP 404); {_AZURE_404_HINT}", None
             return False, f"{source} refused the request (HTTP {status}).", None
         if isinstance(exc, openai.APIResponseValidationError):
             return False, f"{source} answered something that is not a chat completion.", None

@@ -72,6 +72,21 @@ def test_a_wrong_key_fails_at_once_with_a_readable_reason(ada, azure, settings, 
     assert len(azure.requests) == 1
 
 
+def test_an_unknown_deployment_fails_at_once_naming_the_settings_to_check(
+    ada, azure, settings, django_capture_on_commit_callbacks
+):
+    settings.AZURE_OPENAI_DEPLOYMENT = "gpt-typo"
+
+    _enrich(ada, django_capture_on_commit_callbacks)
+
+    assert (ada.enrichment_status, ada.enrichment_error) == (
+        "failed",
+        "Azure OpenAI has no such deployment or API version (HTTP 404); "
+        "check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENT and AZURE_OPENAI_API_VERSION.",
+    )
+    assert len(azure.requests) == 1
+
+
 def test_a_429_is_retried_after_its_retry_after_then_succeeds(ada, azure, django_capture_on_commit_callbacks):
     azure.trouble(429, {"error": {"code": "429", "message": "Rate limit exceeded."}}, headers={"Retry-After": "1"})
 
