@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -71,9 +71,11 @@ def _backoff(attempt: int, retry_after: float | None = None) -> float:
     return min(wait, MAX_RETRY_WAIT)
 
 
-def _retry_after(headers: httpx.Headers | None) -> float | None:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (httpx's or the openai library's headers)."""
+    value = headers.get("retry-after") if headers else None
     try:
-        return float(headers.get("retry-after")) if headers and headers.get("retry-after") else None
+        return float(value) if value else None
     except ValueError:
         return None
 
