@@ -40,7 +40,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,9 +48,18 @@ import time
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from common import (
+    THROTTLES_OUT_OF_THE_WAY,
+    admin_sql,
+    database_urls,
+    free_port,
+    manage,
+    production_env,
+    start_redis_unless_given,
+    wait_until_up,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -89,27 +97,6 @@ WORDS = [
     "identity",
     "scaling",
 ]
-
-
-def _database_urls() -> tuple[str, str]:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/agenda.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-
-
-def _admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -188,28 +175,6 @@ def generate_schedule(rng: random.Random) -> dict:
     }
 
 
-def _manage(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=600
-    )
-    return result.stdout
-
-
-async def _wait_until_up(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {process.returncode}")
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("daphne did not answer /health in time")
-
-
 async def _measure(
     base: str, path: str, *, headers: dict[str, str] | None = None, expect: int = 200, requests: int = REQUESTS
 ) -> dict:
@@ -268,46 +233,29 @@ async def _run_benchmarks(base: str) -> dict[str, dict]:
 
 
 def main() -> int:
-    admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     redis = None
     daphne = None
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-agenda-")
     try:
         env = dict(os.environ)
-        if not env.get("REDIS_URL"):
-            sys.path.insert(0, str(ROOT))
-            from ibw.embedded import EmbeddedRedis, free_port
-
-            redis = EmbeddedRedis(free_port(), workdir=Path(workdir.name) / "redis").start()
-            env["REDIS_URL"] = redis.url
-        env.update(
-            DATABASE_URL=bench_url,
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            SECURE_SSL_REDIRECT="false",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            CONN_MAX_AGE="60",
-            # The throttles still run (one Redis round trip each), but never refuse the benchmark.
-            THROTTLE_ANON="100000000/min",
-            THROTTLE_USER="100000000/min",
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
-        )
+        redis = start_redis_unless_given(env, workdir.name)
+        env.update(production_env(bench_url, **THROTTLES_OUT_OF_THE_WAY))
         env.pop("IBW_TESTING", None)
-        _manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("migrate", "--noinput", "-v", "0", env=env)
 
         schedule = Path(workdir.name) / "schedule.json"
         schedule.write_text(json.dumps(generate_schedule(random.Random(SEED))))
         started = time.perf_counter()
         counts = json.loads(
-            _manage("import_schedule", SLUG, str(schedule), "--create", env=env).strip().splitlines()[-1]
+            manage("import_schedule", SLUG, str(schedule), "--create", env=env).strip().splitlines()[-1]
         )
         import_seconds = time.perf_counter() - started
         print(f"Imported {counts} in {import_seconds:.1f} s (a manage.py process, Django start-up included).")
 
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         daphne = subprocess.Popen(
             [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ibw.asgi:application"],
@@ -316,7 +264,7 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        asyncio.run(_wait_until_up(base, daphne))
+        asyncio.run(wait_until_up(base, daphne))
         results = asyncio.run(_run_benchmarks(base))
     finally:
         if daphne is not None and daphne.poll() is None:
@@ -329,7 +277,7 @@ def main() -> int:
         if redis is not None:
             redis.stop()
         workdir.cleanup()
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
     health = results["health"]
     labels = {

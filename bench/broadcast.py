@@ -22,10 +22,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import admin_sql, db_url  # noqa: E402
 
 DB_NAME = "ibw_bench_broadcast"
 RECIPIENTS = 5000
@@ -33,26 +33,6 @@ LIMIT = 25.0
 RATE_WINDOW = 10.0  # seconds of phase (a) measured
 CEILING_BUDGET = 15.0  # seconds phase (b) may run
 BOT_TOKEN = "123456789:BENCH-bot-token"
-
-
-def _db_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _admin(base: str, sql: str) -> None:
-    import psycopg
-
-    parts = urlsplit(_db_url(base, "postgres"))
-    with psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(sql)
 
 
 def main() -> int:
@@ -68,7 +48,7 @@ def main() -> int:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ibw.settings",
         "IBW_TESTING": "true",
-        "DATABASE_URL": _db_url(base, DB_NAME),
+        "DATABASE_URL": db_url(base, DB_NAME),
         "REDIS_URL": redis_url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
@@ -80,8 +60,8 @@ def main() -> int:
     os.environ.update(
         {k: env[k] for k in ("CELERY_TASK_ALWAYS_EAGER", "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE_URL", "LOG_LEVEL")}
     )
-    _admin(base, f"DROP DATABASE IF EXISTS {DB_NAME}")
-    _admin(base, f"CREATE DATABASE {DB_NAME}")
+    admin_sql(db_url(base, "postgres"), f"DROP DATABASE IF EXISTS {DB_NAME}")
+    admin_sql(db_url(base, "postgres"), f"CREATE DATABASE {DB_NAME}")
     worker = None
     started = time.monotonic()
     try:
@@ -184,7 +164,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        _admin(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        admin_sql(db_url(base, "postgres"), f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,6 @@ import json
 import os
 import random
 import re
-import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +44,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from agenda import DAYS, ROOMS, SEED, SESSIONS_PER_DAY_ROOM, SPEAKERS, generate_schedule  # noqa: E402
+from common import (  # noqa: E402
+    THROTTLES_OUT_OF_THE_WAY,
+    admin_sql,
+    database_urls,
+    ensure_wrk,
+    manage,
+    production_env,
+    start_redis_unless_given,
+    uptime,
+)
 
 PYTHON = sys.executable
 DB_NAME = "ibw_bench_http"
@@ -55,48 +63,6 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
 P99_TARGET_MS = 100.0
 TARGETS = {"agenda": 0.25, "agenda_uncached": 0.05, "ics": 0.1}
-
-
-def ensure_wrk() -> str:
-    """The wrk binary; installed with apt-get when missing (needs root and the Debian archive)."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("wrk is not installed: apt-get install -y wrk", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, env=env, capture_output=True, timeout=600)
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk could not be installed")
-    return found
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def _database_urls() -> tuple[str, str]:
-    from urllib.parse import urlsplit, urlunsplit
-
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/gunicorn_http.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-
-
-def _admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _manage(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=600
-    )
-    return result.stdout
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -130,37 +96,22 @@ def main() -> int:
     from tests.topology import Topology
 
     binary = ensure_wrk()
-    admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     redis = None
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-http-")
     before = uptime()
     try:
         env = dict(os.environ)
-        if not env.get("REDIS_URL"):
-            from ibw.embedded import EmbeddedRedis, free_port
-
-            redis = EmbeddedRedis(free_port(), workdir=Path(workdir.name) / "redis").start()
-            env["REDIS_URL"] = redis.url
-        env.update(
-            DATABASE_URL=bench_url,
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            SECURE_SSL_REDIRECT="false",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            CONN_MAX_AGE="60",
-            THROTTLE_ANON="100000000/min",
-            THROTTLE_USER="100000000/min",
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
-        )
+        redis = start_redis_unless_given(env, workdir.name)
+        env.update(production_env(bench_url, **THROTTLES_OUT_OF_THE_WAY))
         env.pop("IBW_TESTING", None)
         env.pop("CELERY_TASK_ALWAYS_EAGER", None)
-        _manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("migrate", "--noinput", "-v", "0", env=env)
         schedule = Path(workdir.name) / "schedule.json"
         schedule.write_text(json.dumps(generate_schedule(random.Random(SEED))))
-        counts = _manage("import_schedule", SLUG, str(schedule), "--create", env=env).strip().splitlines()[-1]
+        counts = manage("import_schedule", SLUG, str(schedule), "--create", env=env).strip().splitlines()[-1]
         print(f"Imported {counts}")
 
         with Topology(env=env, web_workers=WEB_WORKERS, proxy=False, daphne=False) as stack:
@@ -185,7 +136,7 @@ def main() -> int:
         if redis is not None:
             redis.stop()
         workdir.cleanup()
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     after = uptime()
 
     health = results["health"]

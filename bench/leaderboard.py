@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import admin_sql, percentile  # noqa: E402
 
 USERS = int(os.environ.get("BENCH_USERS", "100000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "200"))
@@ -43,18 +44,6 @@ def _database_urls() -> tuple[str, str]:
     admin = urlunsplit(parts._replace(path="/postgres"))
     bench = urlunsplit(parts._replace(path=f"/{DB_NAME}"))
     return admin, bench
-
-
-def _admin_sql(admin_url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def _percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def _insert_users(connection, User, count: int) -> None:
@@ -95,8 +84,8 @@ def main() -> None:
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/leaderboard.py needs REDIS_URL=redis://…")
     admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin_sql(admin_url, f"CREATE DATABASE {DB_NAME}")
+    admin_sql(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    admin_sql(admin_url, f"CREATE DATABASE {DB_NAME}")
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("SECRET_KEY", "bench-only-" + secrets.token_hex(16))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -213,33 +202,33 @@ def main() -> None:
         )
         for source, samples in timings.items():
             print(
-                f"  {source:<9}  p50 {_percentile(samples, 50):7.2f} ms   p99 {_percentile(samples, 99):7.2f} ms"
+                f"  {source:<9}  p50 {percentile(samples, 50):7.2f} ms   p99 {percentile(samples, 99):7.2f} ms"
                 f"   mean {statistics.mean(samples):7.2f} ms"
             )
-        p50 = _percentile(timings["sql"], 50) / _percentile(timings["redis"], 50)
-        p99 = _percentile(timings["sql"], 99) / _percentile(timings["redis"], 99)
+        p50 = percentile(timings["sql"], 50) / percentile(timings["redis"], 50)
+        p99 = percentile(timings["sql"], 99) / percentile(timings["redis"], 99)
         print(f"  ratio SQL/Redis: p50 {p50:.1f}x, p99 {p99:.1f}x")
         # One line per figure for bench/run_all.py: BENCH <figure> | <value> | <ratio>
         print(
             f"BENCH leaderboard top-{LIMIT} + my rank, {USERS:,} users, Redis p50 / p99 | "
-            f"{_percentile(timings['redis'], 50):.2f} / {_percentile(timings['redis'], 99):.2f} ms | "
+            f"{percentile(timings['redis'], 50):.2f} / {percentile(timings['redis'], 99):.2f} ms | "
             f"SQL {p50:.1f}x / {p99:.1f}x slower"
         )
         print(
             f"BENCH leaderboard top-{LIMIT} + my rank, {USERS:,} users, SQL RANK() p50 / p99 | "
-            f"{_percentile(timings['sql'], 50):.2f} / {_percentile(timings['sql'], 99):.2f} ms | -"
+            f"{percentile(timings['sql'], 50):.2f} / {percentile(timings['sql'], 99):.2f} ms | -"
         )
-        day_p50 = _percentile(timings["day sql"], 50) / _percentile(timings["day redis"], 50)
-        day_p99 = _percentile(timings["day sql"], 99) / _percentile(timings["day redis"], 99)
+        day_p50 = percentile(timings["day sql"], 50) / percentile(timings["day redis"], 50)
+        day_p99 = percentile(timings["day sql"], 99) / percentile(timings["day redis"], 99)
         print(f"  day board ratio SQL/Redis: p50 {day_p50:.1f}x, p99 {day_p99:.1f}x")
         print(
             f"BENCH day sprint board top-{LIMIT} + my rank, {USERS:,} users, Redis p50 / p99 | "
-            f"{_percentile(timings['day redis'], 50):.2f} / {_percentile(timings['day redis'], 99):.2f} ms | "
+            f"{percentile(timings['day redis'], 50):.2f} / {percentile(timings['day redis'], 99):.2f} ms | "
             f"SQL {day_p50:.1f}x / {day_p99:.1f}x slower"
         )
         print(
             f"BENCH day sprint board top-{LIMIT} + my rank, {USERS:,} users, SQL p50 / p99 | "
-            f"{_percentile(timings['day sql'], 50):.2f} / {_percentile(timings['day sql'], 99):.2f} ms | -"
+            f"{percentile(timings['day sql'], 50):.2f} / {percentile(timings['day sql'], 99):.2f} ms | -"
         )
         print(f"  total {time.monotonic() - started:.1f} s")
     finally:
@@ -247,7 +236,7 @@ def main() -> None:
         if keys:
             redis.delete(*keys)
         connections.close_all()
-        _admin_sql(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        admin_sql(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -46,10 +46,10 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import admin_sql, db_url, free_port  # noqa: E402
 
 DB_NAME = "ibw_bench_live"
 SOCKETS = int(os.environ.get("LIVE_BENCH_SOCKETS", "2000"))
@@ -139,32 +139,6 @@ def client_main() -> None:
 # --- the benchmark --------------------------------------------------------------------------
 
 
-def _db_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _admin(base: str, sql: str) -> None:
-    import psycopg
-
-    parts = urlsplit(base)
-    with psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_http(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -219,7 +193,7 @@ def main() -> int:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ibw.settings",
         "SECRET_KEY": SECRET_KEY,
-        "DATABASE_URL": _db_url(base, DB_NAME),
+        "DATABASE_URL": db_url(base, DB_NAME),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "SECURE_SSL_REDIRECT": "false",
@@ -227,8 +201,8 @@ def main() -> int:
     }
     env.pop("IBW_TESTING", None)
     os.environ.update(env)
-    _admin(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin(base, f"CREATE DATABASE {DB_NAME}")
+    admin_sql(db_url(base, "postgres"), f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    admin_sql(db_url(base, "postgres"), f"CREATE DATABASE {DB_NAME}")
     processes: list[subprocess.Popen] = []
     clients = None
     started = time.monotonic()
@@ -270,7 +244,7 @@ def main() -> int:
             Question.objects.create(session=session, author=author, text=f"Voted question {i}")
             for i in range(VOTED_QUESTIONS)
         ]
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         for port in ports:
             processes.append(
                 subprocess.Popen(
@@ -448,7 +422,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        _admin(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        admin_sql(db_url(base, "postgres"), f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 if __name__ == "__main__":

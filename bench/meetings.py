@@ -31,8 +31,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,9 +39,17 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from common import (
+    THROTTLES_OUT_OF_THE_WAY,
+    admin_sql,
+    database_urls,
+    free_port,
+    percentile,
+    production_env,
+    wait_until_up,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -89,32 +95,6 @@ INVARIANT_CHECKS = {
         JOIN meetings_meetingtable t ON t.id = m.table_id JOIN meetings_meetingslot s ON s.id = m.slot_id
         WHERE t.window_id <> s.window_id""",
 }
-
-
-def _database_urls() -> tuple[str, str]:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/meetings.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-
-
-def _admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
 
 
 def _seed(rng: random.Random) -> tuple[list[str], list[int], list[str]]:
@@ -167,21 +147,6 @@ def _plan(rng: random.Random, people: int, slots: int) -> list[tuple[int, int, i
         seen.add(key)
         plan.append((a, b, slot))
     return plan
-
-
-async def _wait_until_up(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {process.returncode}")
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("daphne did not answer /health in time")
 
 
 async def _drive(bases: list[str], tokens: list[str], ids: list[int], starts: list[str], plan) -> dict:
@@ -242,9 +207,9 @@ def _check_invariants() -> tuple[dict[str, int], dict[str, int]]:
 
 
 def main() -> int:
-    admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     servers: list[subprocess.Popen] = []
     logs: list = []
     load_before = os.getloadavg()
@@ -253,18 +218,12 @@ def main() -> int:
         if not env.get("REDIS_URL"):
             sys.exit("bench/meetings.py needs REDIS_URL (the servers' cache, throttles and channel layer)")
         env.update(
-            DATABASE_URL=bench_url,
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            SECURE_SSL_REDIRECT="false",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            # Django under ASGI runs each request in its own thread: persistent connections would pile up.
-            CONN_MAX_AGE="0",
-            # The throttles still run (one Redis round trip each), but never refuse the benchmark.
-            THROTTLE_ANON="100000000/min",
-            THROTTLE_USER="100000000/min",
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
+            production_env(
+                bench_url,
+                # Django under ASGI runs each request in its own thread: persistent connections would pile up.
+                CONN_MAX_AGE="0",
+                **THROTTLES_OUT_OF_THE_WAY,
+            )
         )
         env.pop("IBW_TESTING", None)
         env.pop("TELEGRAM_BOT_TOKEN", None)
@@ -288,7 +247,7 @@ def main() -> int:
         bases = []
         for _ in range(SERVERS):
             logs.append(tempfile.TemporaryFile(mode="w+"))  # noqa: SIM115 (closed after the servers stop)
-            port = _free_port()
+            port = free_port()
             servers.append(
                 subprocess.Popen(
                     [PYTHON, "-m", "ibw.daphne", "-b", "127.0.0.1", "-p", str(port), "ibw.asgi:application"],
@@ -300,7 +259,7 @@ def main() -> int:
             )
             bases.append(f"http://127.0.0.1:{port}")
         for base, server in zip(bases, servers, strict=True):
-            asyncio.run(_wait_until_up(base, server))
+            asyncio.run(wait_until_up(base, server))
         result = asyncio.run(_drive(bases, tokens, ids, starts, plan))
         violations, rows = _check_invariants()
     finally:
@@ -319,7 +278,7 @@ def main() -> int:
             connections.close_all()
         except Exception:  # Django may not have been set up when seeding failed
             pass
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         for n, log in enumerate(logs):
             log.seek(0)
             errors = [
@@ -343,7 +302,7 @@ def main() -> int:
         print(f"  {answer:<40} {count:>6}")
     for op, values in (("request", latencies["request"]), ("accept", latencies["accept"]), ("all", every)):
         print(
-            f"  {op:<8} n={len(values):>5}  p50 {statistics.median(values):7.1f} ms  p99 {_percentile(values, 99):7.1f} ms"
+            f"  {op:<8} n={len(values):>5}  p50 {statistics.median(values):7.1f} ms  p99 {percentile(values, 99):7.1f} ms"
         )
     print("\nSQL checks (rows breaking each invariant):")
     for name, count in violations.items():
@@ -360,11 +319,11 @@ def main() -> int:
     print(
         f"BENCH meetings: {len(plan)} requests + accepts, {ATTENDEES} attendees, 2 Daphne, {CONCURRENCY} clients, "
         f"calls/s (p50 / p99) | {calls / elapsed:.0f} calls/s ({statistics.median(every):.0f} / "
-        f"{_percentile(every, 99):.0f} ms) | load {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        f"{percentile(every, 99):.0f} ms) | load {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
     print(
         f"BENCH meetings: accept p99, {accepted_answers} accepted of {len(latencies['accept'])} | "
-        f"{_percentile(latencies['accept'], 99):.0f} ms | request p99 {_percentile(latencies['request'], 99):.0f} ms"
+        f"{percentile(latencies['accept'], 99):.0f} ms | request p99 {percentile(latencies['request'], 99):.0f} ms"
     )
     print(
         f"BENCH meetings: invariant violations by SQL ({len(INVARIANT_CHECKS)} checks), 5xx, rows lost or doubled | "

@@ -22,7 +22,8 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from common import admin_sql, database_urls, percentile
 
 ATTENDEES = int(os.environ.get("BENCH_ATTENDEES", "5000"))
 SAMPLES = 40
@@ -47,34 +48,11 @@ TITLES = [
 TRACKS = ["Research", "DeFi", "Security", "Privacy", "Scaling", "UX", "Governance", "Community"]
 
 
-def _database_urls() -> tuple[str, str]:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/recommendations.py needs a PostgreSQL DATABASE_URL")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    bench = urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-    return admin, bench
-
-
-def _admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def _database_exists(admin_url: str) -> bool:
     import psycopg
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone() is not None
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def _seed(rng: random.Random):
@@ -216,7 +194,7 @@ def _time_calls(view, factory, conference, callers, *, cold: bool, cold_index: b
 
 def main() -> None:
     began = time.perf_counter()
-    admin_url, bench_url = _database_urls()
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
@@ -228,10 +206,10 @@ def main() -> None:
     # BENCH_KEEP=1 keeps the seeded database for the next run, which then skips seeding.
     keep = os.environ.get("BENCH_KEEP") == "1"
     if not keep:
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     reuse = keep and _database_exists(admin_url)
     if not reuse:
-        _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+        admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     callers = []
     conference = None
     try:
@@ -281,8 +259,8 @@ def main() -> None:
 
         def line(name: str, values: list[float], queries: list[int], cpu: list[float]) -> str:
             return (
-                f"{name:9} n={len(values):3}  p50={_percentile(values, 50):6.1f} ms  p99={_percentile(values, 99):6.1f} ms"
-                f"  max={max(values):6.1f} ms  (our CPU p50={_percentile(cpu, 50):5.1f} ms)  queries={min(queries)}..{max(queries)}"
+                f"{name:9} n={len(values):3}  p50={percentile(values, 50):6.1f} ms  p99={percentile(values, 99):6.1f} ms"
+                f"  max={max(values):6.1f} ms  (our CPU p50={percentile(cpu, 50):5.1f} ms)  queries={min(queries)}..{max(queries)}"
             )
 
         with open("/proc/loadavg") as loadavg:
@@ -292,17 +270,17 @@ def main() -> None:
         print(line("cold-all", cold_all, cold_all_queries, cold_all_cpu) + "  <- every cache cleared")
         print(line("cold", cold, cold_queries, cold_cpu) + "  <- caller's entry cleared, attendee index cached")
         print(line("warm", warm, warm_queries, warm_cpu))
-        print(f"cold-all/warm p50 ratio: {_percentile(cold_all, 50) / _percentile(warm, 50):.1f}x")
-        print(f"cold-all p99 vs 1 s budget: {_percentile(cold_all, 99) / 1000:.2f} of it")
+        print(f"cold-all/warm p50 ratio: {percentile(cold_all, 50) / percentile(warm, 50):.1f}x")
+        print(f"cold-all p99 vs 1 s budget: {percentile(cold_all, 99) / 1000:.2f} of it")
         # One line per figure for bench/run_all.py: BENCH <figure> | <value> | <ratio>
         for name, values, note in (
-            ("cold, every cache cleared", cold_all, f"p99 {_percentile(cold_all, 99) / 1000:.2f} of the 1 s budget"),
+            ("cold, every cache cleared", cold_all, f"p99 {percentile(cold_all, 99) / 1000:.2f} of the 1 s budget"),
             ("cold, attendee index cached", cold, "-"),
-            ("warm", warm, f"cold-all {_percentile(cold_all, 50) / _percentile(warm, 50):.1f}x slower (p50)"),
+            ("warm", warm, f"cold-all {percentile(cold_all, 50) / percentile(warm, 50):.1f}x slower (p50)"),
         ):
             print(
                 f"BENCH recommendations, {ATTENDEES:,} attendees, {name}, p50 / p99 | "
-                f"{_percentile(values, 50):.1f} / {_percentile(values, 99):.1f} ms | {note}"
+                f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} ms | {note}"
             )
 
         from meetings.recommendations import recommendations_for
@@ -310,14 +288,14 @@ def main() -> None:
         top = recommendations_for(callers[0], conference=conference, limit=1)
         if top:
             print(f"example for user {callers[0].pk}: score {top[0].score}, reasons {top[0].reasons}")
-        ok = _percentile(cold_all, 99) < 1000
+        ok = percentile(cold_all, 99) < 1000
         print("PASS: well under a second" if ok else "FAIL: p99 over a second")
         for caller in callers:
             clear_cached_recommendations(caller, conference)
         connections.close_all()
     finally:
         if not keep:
-            _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         print(f"total runtime {time.perf_counter() - began:.1f}s; {'kept' if keep else 'dropped'} {DB_NAME}")
 
 

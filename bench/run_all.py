@@ -3,7 +3,7 @@
 ``bench/RESULTS.md``.
 
 The convention: each benchmark is a standalone script (``bench/<name>.py``,
-not starting with ``_``) that reads ``DATABASE_URL`` / ``REDIS_URL``, prints
+not starting with ``_``; ``common.py`` holds helpers they share) that reads ``DATABASE_URL`` / ``REDIS_URL``, prints
 what it likes, and prints each figure worth keeping as one line
 
     BENCH <figure name> | <value> | <ratio, or ->
@@ -52,6 +52,8 @@ OUTPUT = HERE / "output"
 RESULTS = HERE / "RESULTS.md"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ibw_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
+# This driver, and the helpers the scripts share.
+NOT_BENCHMARKS = {Path(__file__).name, "common.py"}
 LINE = re.compile(r"^BENCH\s+(?P<figure>[^|]+?)\s*\|\s*(?P<value>[^|]*?)\s*\|\s*(?P<ratio>[^|]*?)\s*$")
 
 
@@ -63,7 +65,7 @@ class Row:
 
 
 def scripts(selected: list[str]) -> list[Path]:
-    found = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
+    found = sorted(p for p in HERE.glob("*.py") if p.name not in NOT_BENCHMARKS and not p.name.startswith("_"))
     if not selected:
         return found
     by_name = {p.stem: p for p in found}

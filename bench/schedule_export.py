@@ -34,8 +34,6 @@ import json
 import os
 import random
 import re
-import secrets
-import shutil
 import socket
 import statistics
 import subprocess
@@ -44,12 +42,21 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agenda import SEED, generate_schedule  # noqa: E402  (the same bench agenda as bench/agenda.py)
+from common import (  # noqa: E402
+    THROTTLES_OUT_OF_THE_WAY,
+    admin_sql,
+    database_urls,
+    ensure_wrk,
+    free_port,
+    manage,
+    production_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -60,48 +67,6 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = 8
 WORKERS = 2
-
-
-def _database_urls() -> tuple[str, str]:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/schedule_export.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-
-
-def _admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _manage(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=900
-    )
-    return result.stdout
-
-
-def ensure_wrk() -> str:
-    """wrk's path, installing Debian's package when it is missing (nothing installed by hand counts)."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("wrk is missing: installing it with apt-get.", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk could not be installed")
-    return found
 
 
 def tenfold(schedule: dict) -> dict:
@@ -186,35 +151,31 @@ print("RESULT " + json.dumps(out))
 def main() -> int:
     print(f"load average at the start: {os.getloadavg()[0]:.1f} (the machine is shared; see the ratios)")
     wrk_binary = ensure_wrk()
-    admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     server = None
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-schedule-")
     try:
         env = dict(os.environ)
         env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/8")
         env.update(
-            DATABASE_URL=bench_url,
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            SECURE_SSL_REDIRECT="false",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            CONN_MAX_AGE="60",
-            THROTTLE_ANON="100000000/min",
-            THROTTLE_USER="100000000/min",
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
-            # No worker runs here: the first request builds the document (under the lock).
-            CELERY_TASK_ALWAYS_EAGER="false",
+            production_env(
+                bench_url,
+                **THROTTLES_OUT_OF_THE_WAY,
+                # No worker runs here: the first request builds the document (under the lock).
+                CELERY_TASK_ALWAYS_EAGER="false",
+            )
         )
         env.pop("IBW_TESTING", None)
-        _manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("migrate", "--noinput", "-v", "0", env=env, timeout=900)
         schedule = generate_schedule(random.Random(SEED))
         for slug, data in ((SLUG, schedule), (SLUG_BIG, tenfold(schedule))):
             path = Path(workdir.name) / f"{slug}.json"
             path.write_text(json.dumps(data))
-            counts = _manage("import_schedule", slug, str(path), "--create", env=env).strip().splitlines()[-1]
+            counts = (
+                manage("import_schedule", slug, str(path), "--create", env=env, timeout=900).strip().splitlines()[-1]
+            )
             print(f"Imported {slug}: {counts}")
         # Nothing else may answer from a store left by an earlier run on the same Redis database.
         import redis
@@ -223,9 +184,11 @@ def main() -> int:
         for key in client.scan_iter(match="schedule:bench-schedule*"):
             client.delete(key)
 
-        build = json.loads(_manage("shell", "-c", BUILD_SNIPPET % ([SLUG, SLUG_BIG],), env=env).split("RESULT ", 1)[1])
+        build = json.loads(
+            manage("shell", "-c", BUILD_SNIPPET % ([SLUG, SLUG_BIG],), env=env, timeout=900).split("RESULT ", 1)[1]
+        )
 
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "ibw.wsgi"],
@@ -282,7 +245,7 @@ def main() -> int:
                 server.kill()
                 server.wait()
         workdir.cleanup()
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
     health = results["health"]["rps"]
     print(

@@ -38,15 +38,13 @@ import hmac
 import json
 import os
 import random
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -56,6 +54,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 from agenda import SEED, generate_schedule  # noqa: E402
+from common import (  # noqa: E402
+    admin_sql,
+    database_urls,
+    manage,
+    production_env,
+    start_redis_unless_given,
+    uptime,
+)
 
 PYTHON = sys.executable
 DB_NAME = "ibw_bench_surge"
@@ -67,32 +73,6 @@ WS_POOL = int(os.environ.get("SURGE_WS_DB_POOL", "4"))
 ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 BOT_TOKEN = "123456789:BENCH-surge-bot-token"
 P99_GOAL_MS = 500.0
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def _database_urls() -> tuple[str, str]:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/surge.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-
-
-def _admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _manage(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=600
-    )
-    return result.stdout
 
 
 def signed_init_data(telegram_id: int) -> str:
@@ -260,37 +240,22 @@ async def surge(base: str, ws_base: str, session_ids: list[int]) -> dict:
 def main() -> int:
     from tests.topology import Topology
 
-    admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     redis = None
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-surge-")
     before = uptime()
     try:
         env = dict(os.environ)
-        if not env.get("REDIS_URL"):
-            from ibw.embedded import EmbeddedRedis, free_port
-
-            redis = EmbeddedRedis(free_port(), workdir=Path(workdir.name) / "redis").start()
-            env["REDIS_URL"] = redis.url
-        env.update(
-            DATABASE_URL=bench_url,
-            DEBUG="false",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            SECURE_SSL_REDIRECT="false",
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            CONN_MAX_AGE="60",
-            TELEGRAM_BOT_TOKEN=BOT_TOKEN,
-            TELEGRAM_BOT_USERNAME="ibw_bench_bot",
-            LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
-        )
+        redis = start_redis_unless_given(env, workdir.name)
+        env.update(production_env(bench_url, TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_BOT_USERNAME="ibw_bench_bot"))
         for name in ("IBW_TESTING", "CELERY_TASK_ALWAYS_EAGER", "THROTTLE_ANON", "THROTTLE_USER", "THROTTLE_LOGIN"):
             env.pop(name, None)
-        _manage("migrate", "--noinput", "-v", "0", env=env)
+        manage("migrate", "--noinput", "-v", "0", env=env)
         schedule = Path(workdir.name) / "schedule.json"
         schedule.write_text(json.dumps(generate_schedule(random.Random(SEED))))
-        _manage("import_schedule", SLUG, str(schedule), "--create", env=env)
+        manage("import_schedule", SLUG, str(schedule), "--create", env=env)
         import psycopg
 
         with psycopg.connect(bench_url) as conn:
@@ -321,7 +286,7 @@ def main() -> int:
         if redis is not None:
             redis.stop()
         workdir.cleanup()
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     after = uptime()
 
     errors = result["errors"]

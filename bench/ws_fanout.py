@@ -31,14 +31,14 @@ import json
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from common import admin_sql, db_url, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -133,24 +133,6 @@ def client_main() -> None:
 # --- the benchmark --------------------------------------------------------------------------
 
 
-def _db_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _admin_sql(base: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_db_url(base, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -180,8 +162,8 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    _admin_sql(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin_sql(base, f"CREATE DATABASE {DB_NAME}")
+    admin_sql(db_url(base, "postgres"), f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    admin_sql(db_url(base, "postgres"), f"CREATE DATABASE {DB_NAME}")
     logs = Path(tempfile.mkdtemp(prefix="ibw-bench-fanout-"))
     env = {
         **os.environ,
@@ -190,7 +172,7 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
         "SECRET_KEY": SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": _db_url(base, DB_NAME),
+        "DATABASE_URL": db_url(base, DB_NAME),
         "REDIS_URL": redis_url,
         "ADMIN_API_KEY": ADMIN_KEY,
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
@@ -233,7 +215,7 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
             env=env,
             check=True,
         )
-        http_port, ws_ports = _free_port(), [_free_port(), _free_port()]
+        http_port, ws_ports = free_port(), [free_port(), free_port()]
         start("gunicorn", [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{http_port}", "ibw.wsgi"])
         daphnes = [
             start(
@@ -338,7 +320,7 @@ def run(size: int, base: str, redis_url: str) -> tuple[list[str], bool]:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        _admin_sql(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        admin_sql(db_url(base, "postgres"), f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 def main() -> int:

@@ -377,6 +377,17 @@ BOT_LOGIN_TOKEN_TTL = env.int("BOT_LOGIN_TOKEN_TTL", default=600)
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+# Which service answers enrichment's chat completions: OpenAI itself (the
+# OPENAI_* settings) or an Azure OpenAI deployment (the AZURE_OPENAI_* ones).
+OPENAI_PROVIDER = env.str("OPENAI_PROVIDER", default="openai")
+if OPENAI_PROVIDER not in ("openai", "azure"):
+    raise ImproperlyConfigured("OPENAI_PROVIDER must be openai or azure.")
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
+AZURE_OPENAI_DEPLOYMENT = env.str("AZURE_OPENAI_DEPLOYMENT", default="")
+# "v1": Azure's version-less v1 API ({endpoint}/openai/v1/); a dated version
+# (e.g. 2024-10-21): the classic deployments API with ?api-version=.
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="v1")
 APIFY_TOKEN = env.str("APIFY_TOKEN", default="")
 APIFY_BASE_URL = env.str("APIFY_BASE_URL", default="https://api.apify.com")
 LINKEDIN_API_KEY = env.str("LINKEDIN_API_KEY", default="")

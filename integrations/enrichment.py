@@ -1,6 +1,7 @@
 """
 The outside world of social enrichment: X/Twitter through Apify's HTTP API,
-LinkedIn through a JSON profile provider, and OpenAI for the summary.
+LinkedIn through a JSON profile provider, and OpenAI or an Azure OpenAI
+deployment (``OPENAI_PROVIDER``) for the summary.
 
 Every call has a timeout and is retried with exponential backoff on 429,
 5xx, timeouts and connection errors only; any other 4xx fails at once (a
@@ -18,7 +19,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -69,9 +71,11 @@ def _backoff(attempt: int, retry_after: float | None = None) -> float:
     return min(wait, MAX_RETRY_WAIT)
 
 
-def _retry_after(headers: httpx.Headers | None) -> float | None:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (httpx's or the openai library's headers)."""
+    value = headers.get("retry-after") if headers else None
     try:
-        return float(headers.get("retry-after")) if headers and headers.get("retry-after") else None
+        return float(value) if value else None
     except ValueError:
         return None
 
@@ -156,8 +160,29 @@ def linkedin_enabled() -> bool:
     return bool(settings.LINKEDIN_API_KEY and settings.LINKEDIN_BASE_URL)
 
 
-def openai_enabled() -> bool:
-    return bool(settings.OPENAI_API_KEY)
+@dataclass(frozen=True)
+class AIProvider:
+    """Who writes the summary: its name for people and the settings it needs, its key first."""
+
+    name: str
+    label: str
+    needs: tuple[str, ...]
+
+    def missing(self) -> list[str]:
+        return [name for name in self.needs if not getattr(settings, name)]
+
+
+OPENAI = AIProvider("openai", "OpenAI", ("OPENAI_API_KEY",))
+AZURE = AIProvider(
+    "azure",
+    "Azure OpenAI",
+    ("AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_DEPLOYMENT", "AZURE_OPENAI_API_VERSION"),
+)
+
+
+def ai_provider() -> AIProvider:
+    """The provider ``OPENAI_PROVIDER`` chooses."""
+    return AZURE if settings.OPENAI_PROVIDER == "azure" else OPENAI
 
 
 def fetch_twitter(handle: str) -> dict[str, Any]:
@@ -221,23 +246,95 @@ def fetch_linkedin(value: str) -> dict[str, Any]:
 # --- the AI ------------------------------------------------------------------------
 
 
-def _openai_classifier(exc: Exception) -> tuple[bool, str, float | None]:
-    source = "OpenAI"
-    # APITimeoutError is an APIConnectionError: test it first.
-    if isinstance(exc, openai.APITimeoutError):
-        return True, f"{source} did not answer in time.", None
-    if isinstance(exc, openai.APIConnectionError):
-        return True, f"{source} could not be reached.", None
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status == 429 or status >= 500:
-            return True, f"{source} answered HTTP {status}.", _retry_after(exc.response.headers)
-        if status in (401, 403):
-            return False, f"{source} refused our credentials (HTTP {status}); check OPENAI_API_KEY.", None
-        return False, f"{source} refused the request (HTTP {status}).", None
-    if isinstance(exc, openai.APIResponseValidationError):
-        return False, f"{source} answered something that is not a chat completion.", None
-    return False, f"{source} failed: {type(exc).__name__}.", None
+def _flagged(results: object) -> str:
+    """`` (violence: high)`` for the categories an Azure content filter result flagged, or nothing."""
+    if not isinstance(results, dict):
+        return ""
+    flagged = [
+        f"{name.replace('_', ' ')}: {result['severity']}" if result.get("severity") else name.replace("_", " ")
+        for name, result in results.items()
+        if isinstance(result, dict) and result.get("filtered")
+    ]
+    return f" ({', '.join(flagged)})" if flagged else ""
+
+
+_AZURE_404_HINT = "check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_DEPLOYMENT and AZURE_OPENAI_API_VERSION."
+
+
+def _ai_classifier(provider: AIProvider) -> Callable[[Exception], tuple[bool, str, float | None]]:
+    source = provider.label
+
+    def classify(exc: Exception) -> tuple[bool, str, float | None]:
+        # APITimeoutError is an APIConnectionError: test it first.
+        if isinstance(exc, openai.APITimeoutError):
+            return True, f"{source} did not answer in time.", None
+        if isinstance(exc, openai.APIConnectionError):
+            return True, f"{source} could not be reached.", None
+        if isinstance(exc, openai.BadRequestError) and exc.code == "content_filter":
+            # Azure refuses a prompt its content filter flags with a 400; asking again would not help.
+            inner = exc.body.get("innererror") if isinstance(exc.body, dict) else None
+            results = inner.get("content_filter_result") if isinstance(inner, dict) else None
+            return False, f"{source}'s content filter refused the profile data{_flagged(results)}.", None
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            if status == 429 or status >= 500:
+                return True, f"{source} answered HTTP {status}.", _retry_after(exc.response.headers)
+            if status in (401, 403):
+                return False, f"{source} refused our credentials (HTTP {status}); check {provider.needs[0]}.", None
+            if status == 404 and provider is AZURE:
+                return False, f"{source} has no such deployment or API version (HTTP 404); {_AZURE_404_HINT}", None
+            return False, f"{source} refused the request (HTTP {status}).", None
+        if isinstance(exc, openai.APIResponseValidationError):
+            return False, f"{source} answered something that is not a chat completion.", None
+        return False, f"{source} failed: {type(exc).__name__}.", None
+
+    return classify
+
+
+@dataclass(frozen=True)
+class _AIClient:
+    client: openai.OpenAI
+    model: str
+    headers: dict[str, str | openai.Omit]
+
+
+def _ai_client(provider: AIProvider) -> _AIClient:
+    """
+    The openai client for ``provider`` and the model to name. Azure's
+    classic API takes the deployment in the path and ``api-version`` in the
+    query (``AzureOpenAI``); its v1 API speaks OpenAI's protocol at
+    ``{endpoint}/openai/v1/`` with the deployment as the model. Both
+    authenticate with the ``api-key`` header.
+    """
+    timeout = settings.OPENAI_TIMEOUT
+    # Our own loop retries (max_retries=0), with the same policy as every other provider.
+    if provider is OPENAI:
+        client = openai.OpenAI(
+            api_key=settings.OPENAI_API_KEY, base_url=settings.OPENAI_BASE_URL, timeout=timeout, max_retries=0
+        )
+        return _AIClient(client, settings.OPENAI_MODEL, {})
+    endpoint = settings.AZURE_OPENAI_ENDPOINT.rstrip("/")
+    key = settings.AZURE_OPENAI_API_KEY
+    deployment = settings.AZURE_OPENAI_DEPLOYMENT
+    if settings.AZURE_OPENAI_API_VERSION == "v1":
+        client = openai.OpenAI(
+            api_key=key,
+            base_url=f"{endpoint}/openai/v1/",
+            default_headers={"api-key": key},
+            timeout=timeout,
+            max_retries=0,
+        )
+        # The key travels once, as api-key, not also as the client's "Authorization: Bearer".
+        return _AIClient(client, deployment, {"Authorization": openai.Omit()})
+    client = openai.AzureOpenAI(
+        api_key=key,
+        azure_endpoint=endpoint,
+        azure_deployment=deployment,
+        api_version=settings.AZURE_OPENAI_API_VERSION,
+        timeout=timeout,
+        max_retries=0,
+    )
+    return _AIClient(client, deployment, {})
 
 
 def summarize(sources: dict[str, Any]) -> dict[str, Any]:
@@ -245,18 +342,14 @@ def summarize(sources: dict[str, Any]) -> dict[str, Any]:
     Ask the model for ``{"summary", "tags", "openers"}`` about ``sources``
     (structured outputs, strict JSON schema) and return it validated.
     """
-    client = openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL,
-        timeout=settings.OPENAI_TIMEOUT,
-        # Our own loop retries, with the same policy as every other provider.
-        max_retries=0,
-    )
+    provider = ai_provider()
+    source = provider.label
+    ai = _ai_client(provider)
     data = json.dumps(sources, ensure_ascii=False)[:MAX_INPUT_CHARS]
 
     def call():
-        return client.chat.completions.create(
-            model=settings.OPENAI_MODEL,
+        return ai.client.chat.completions.create(
+            model=ai.model,
             messages=[
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": f"Profile data (JSON):\n{data}"},
@@ -266,19 +359,23 @@ def summarize(sources: dict[str, Any]) -> dict[str, Any]:
                 "json_schema": {"name": "profile_enrichment", "strict": True, "schema": RESULT_SCHEMA},
             },
             temperature=0.3,
+            extra_headers=ai.headers,
         )
 
     try:
-        completion = with_retries(call, source="OpenAI", classify=_openai_classifier)
+        completion = with_retries(call, source=source, classify=_ai_classifier(provider))
     finally:
-        client.close()
+        ai.client.close()
     if not isinstance(completion, ChatCompletion):
-        raise EnrichmentFailed("OpenAI answered something that is not a chat completion.")
+        raise EnrichmentFailed(f"{source} answered something that is not a chat completion.")
     if not completion.choices:
-        raise EnrichmentFailed("OpenAI answered without a choice.")
+        raise EnrichmentFailed(f"{source} answered without a choice.")
     choice = completion.choices[0]
     if getattr(choice.message, "refusal", None):
         raise EnrichmentFailed(f"The AI declined: {choice.message.refusal}"[:500])
+    if choice.finish_reason == "content_filter":
+        results = getattr(choice, "content_filter_results", None)
+        raise EnrichmentFailed(f"{source}'s content filter withheld the AI's answer{_flagged(results)}.")
     if choice.finish_reason == "length":
         raise EnrichmentFailed("The AI answer was cut off before it was complete.")
     return validate_result(choice.message.content)

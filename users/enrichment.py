@@ -35,8 +35,9 @@ STALE_RUN = timedelta(minutes=30)
 
 def _unconfigured_reason(user: User) -> tuple[str, bool] | None:
     """Why ``user`` cannot be enriched with the integrations configured, and whether old results are stale."""
-    if not clients.openai_enabled():
-        return "OpenAI is not configured (OPENAI_API_KEY).", False
+    provider = clients.ai_provider()
+    if missing := provider.missing():
+        return f"{provider.label} is not configured ({', '.join(missing)}).", False
     if not user.twitter and not user.linkedin:
         return "No X/Twitter or LinkedIn profile to read.", True
     readable = (user.twitter and clients.twitter_enabled()) or (user.linkedin and clients.linkedin_enabled())

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.base import FakeServer
+from tests.fakes.base import FakeServer, Request
 
 API_KEY = "sk-test-openai-key"
 
@@ -52,16 +52,21 @@ class FakeOpenAI(FakeServer):
             return web.json_response(
                 {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error"}}, status=401
             )
+        return self.completion_response(entry)
+
+    def completion_response(self, entry: Request, **choice_extra: Any) -> web.Response:
+        """A chat completion carrying ``answer`` (or ``refusal``) and ``finish_reason``."""
         content = self.answer if isinstance(self.answer, str) or self.answer is None else json.dumps(self.answer)
         message: dict[str, Any] = {"role": "assistant", "content": None if self.refusal else content}
         message["refusal"] = self.refusal
+        choice = {"index": 0, "message": message, "finish_reason": self.finish_reason, "logprobs": None}
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(self.requests)}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": (entry.body or {}).get("model", "gpt-test"),
-                "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason, "logprobs": None}],
+                "choices": [{**choice, **choice_extra}],
                 "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
             }
         )

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import apify, linkedin, openai
+from tests.fakes import apify, azure_openai, linkedin, openai
 from tests.fakes.apify import FakeApify
+from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.openai import FakeOpenAI
 
@@ -11,6 +12,12 @@ from tests.fakes.openai import FakeOpenAI
 @pytest.fixture(scope="session")
 def _fake_openai_server():
     with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def _fake_azure_openai_server():
+    with FakeAzureOpenAI() as fake:
         yield fake
 
 
@@ -33,6 +40,19 @@ def fake_openai(_fake_openai_server, settings):
     settings.OPENAI_API_KEY = openai.API_KEY
     settings.OPENAI_MODEL = "gpt-test-mini"
     return _fake_openai_server
+
+
+@pytest.fixture(params=[azure_openai.API_VERSION, "v1"], ids=["classic", "v1"])
+def fake_azure_openai(request, _fake_azure_openai_server, settings):
+    """Enrichment through the fake Azure resource, once with the classic (dated api-version) API, once with v1."""
+    _fake_azure_openai_server.reset()
+    settings.OPENAI_PROVIDER = "azure"
+    settings.OPENAI_API_KEY = ""
+    settings.AZURE_OPENAI_ENDPOINT = _fake_azure_openai_server.endpoint
+    settings.AZURE_OPENAI_API_KEY = azure_openai.API_KEY
+    settings.AZURE_OPENAI_DEPLOYMENT = azure_openai.DEPLOYMENT
+    settings.AZURE_OPENAI_API_VERSION = request.param
+    return _fake_azure_openai_server
 
 
 @pytest.fixture
