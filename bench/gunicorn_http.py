@@ -147,7 +147,9 @@ def main() -> int:
         "agenda_uncached": "agenda page, page cache bypassed",
         "ics": f"schedule.ics ({size})",
     }
-    print(f"\ngunicorn, {WEB_WORKERS} workers × {os.environ.get('WEB_THREADS', '1')} thread(s); wrk -t1 -c{CONCURRENCY} -d{SECONDS}s on each path")
+    print(
+        f"\ngunicorn, {WEB_WORKERS} workers × {os.environ.get('WEB_THREADS', '1')} thread(s); wrk -t1 -c{CONCURRENCY} -d{SECONDS}s on each path"
+    )
     print(f"load before: {before}\nload after:  {after}\n")
     print(f"{'request':<48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs /health':>10}  target")
     failed = False
