@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from broadcasts import tasks
@@ -48,7 +48,6 @@ from users.models import User
 logger = structlog.get_logger(__name__)
 
 IN_APP_BATCH_SIZE = 500
-EXPANSION_CHUNK = 2000
 # A broadcast whose lanes have not reported for this long is resumed by the sweep.
 LANE_HEARTBEAT_SECONDS = 10
 # A queued broadcast not started after this long lost its start task (broker down): the sweep starts it.
@@ -130,15 +129,7 @@ def start_broadcast(broadcast_id: int) -> bool:
                 recipients = users.filter(
                     telegram_chat_id__isnull=False, notify_telegram=True, telegram_blocked_at__isnull=True
                 )
-            ids = recipients.order_by("pk").values_list("pk", flat=True)
-            chunk: list[Delivery] = []
-            for user_id in ids.iterator(chunk_size=EXPANSION_CHUNK):
-                chunk.append(Delivery(broadcast=broadcast, user_id=user_id, channel=channel))
-                if len(chunk) >= EXPANSION_CHUNK:
-                    Delivery.objects.bulk_create(chunk, ignore_conflicts=True)
-                    chunk = []
-            if chunk:
-                Delivery.objects.bulk_create(chunk, ignore_conflicts=True)
+            _expand(broadcast, channel, recipients)
         broadcast.total = Delivery.objects.filter(broadcast=broadcast).count()
         broadcast.status = BroadcastStatus.SENDING
         broadcast.started_at = now
@@ -147,6 +138,26 @@ def start_broadcast(broadcast_id: int) -> bool:
     if broadcast.total == 0:
         finish_broadcast_if_done(broadcast_id)
     return True
+
+
+def _expand(broadcast: Broadcast, channel: str, recipients: QuerySet[User]) -> None:
+    """
+    Make a pending delivery row per recipient on ``channel`` in one
+    ``INSERT … SELECT``: the database copies the ids, Python never holds them
+    (5,000 rows built and bulk-inserted from Python took most of a second).
+    A row that exists already is left alone.
+    """
+    select_sql, params = recipients.order_by().values("pk").query.sql_with_params()
+    columns = "broadcast_id, user_id, channel, state, attempts, error"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Only Django's own compiled query and the model's table name are formatted in;
+            # every value is a parameter. ``WHERE 1 = 1`` lets SQLite parse ON CONFLICT after a SELECT.
+            f"INSERT INTO {Delivery._meta.db_table} ({columns}) "  # noqa: S608
+            f"SELECT %s, recipient.pk, %s, %s, 0, '' FROM ({select_sql}) AS recipient WHERE 1 = 1 "
+            "ON CONFLICT DO NOTHING",
+            [broadcast.pk, channel, DeliveryState.PENDING, *params],
+        )
 
 
 def enqueue_lanes(broadcast_id: int, channels: Iterable[str]) -> None:
