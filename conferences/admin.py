@@ -251,8 +251,11 @@ class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def links(self, conference: Conference) -> str:
+        # The dashboard page is the project's (dashboard.urls): linked by URL name, not imported.
         return format_html(
-            '<a href="{}">import schedule</a> · <a href="{}?conference__id__exact={}">sessions</a>',
+            '<a href="{}">dashboard</a> · <a href="{}">import schedule</a> · '
+            '<a href="{}?conference__id__exact={}">sessions</a>',
+            reverse("admin-conference-dashboard", args=[conference.pk]),
             reverse("admin:conferences_conference_import", args=[conference.pk]),
             reverse("admin:conferences_session_changelist"),
             conference.pk,

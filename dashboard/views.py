@@ -1,0 +1,45 @@
+"""The conference dashboard page of the Django admin (wrapped in ``admin.site.admin_view`` by ``dashboard.urls``)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+
+from conferences.models import Conference
+from dashboard.selectors import conference_dashboard
+
+
+def conference_dashboard_view(request, conference_id: int):
+    """
+    One conference at a glance: charts drawn in the browser by the vendored
+    Chart.js from the figures in a JSON script tag, with the same figures in
+    tables under each chart. The conference comes from the Conference admin's
+    own queryset and view permission, so whoever may not see it gets a 404.
+    """
+    conference_admin = admin.site._registry[Conference]
+    if not conference_admin.has_view_permission(request):
+        raise Http404
+    conference = get_object_or_404(conference_admin.get_queryset(request), pk=conference_id)
+    if not conference_admin.has_view_permission(request, conference):
+        raise Http404
+    data = conference_dashboard(conference)
+    context = {
+        **admin.site.each_context(request),
+        "opts": Conference._meta,
+        "title": f"{conference.name}: dashboard",
+        "conference": conference,
+        "data": data,
+        "hour_rows": list(
+            zip(data["hourly"]["labels"], data["hourly"]["registered"], data["hourly"]["checked_in"], strict=True)
+        ),
+        # Horizontal bar charts grow with their rows, so labels stay readable.
+        "heights": {"events": _height(len(data["events"])), "broadcasts": _height(len(data["broadcasts"]))},
+        "funnels": [{**funnel, "height": _height(len(funnel["stages"]), base=40)} for funnel in data["funnels"]],
+    }
+    return TemplateResponse(request, "admin/dashboard/conference_dashboard.html", context)
+
+
+def _height(rows: int, *, base: int = 70) -> int:
+    return max(140, base + 30 * rows)
