@@ -163,13 +163,15 @@ class BroadcastAdmin(admin.ModelAdmin):
             reverse("admin:broadcasts_broadcast_send_test"),
         )
         return [
-            ("Message", {"fields": ["title", "body"], "description": test}),
+            ("Message", {"fields": ["title", "body"]}),
             ("Audience", {"fields": ["segment", "conference", "event", "quest", "session"], "description": size}),
             ("Delivery", {"fields": ["channel_choices", "send_at"]}),
+            ("Before you schedule", {"fields": [], "description": test}),
         ]
 
     class Media:
         js = ["broadcasts/broadcast_form.js"]
+        css = {"all": ["broadcasts/broadcast_form.css"]}
 
     def get_urls(self):
         return [

@@ -35,11 +35,14 @@ def conference_dashboard_view(request, conference_id: int):
             zip(data["hourly"]["labels"], data["hourly"]["registered"], data["hourly"]["checked_in"], strict=True)
         ),
         # Horizontal bar charts grow with their rows, so labels stay readable.
-        "heights": {"events": _height(len(data["events"])), "broadcasts": _height(len(data["broadcasts"]))},
+        "heights": {
+            "events": _height(len(data["events"])),
+            "broadcasts": _height(len(data["broadcasts"]), base=90, row=44),
+        },
         "funnels": [{**funnel, "height": _height(len(funnel["stages"]), base=40)} for funnel in data["funnels"]],
     }
     return TemplateResponse(request, "admin/dashboard/conference_dashboard.html", context)
 
 
-def _height(rows: int, *, base: int = 70) -> int:
-    return max(140, base + 30 * rows)
+def _height(rows: int, *, base: int = 70, row: int = 30) -> int:
+    return max(140, base + row * rows)

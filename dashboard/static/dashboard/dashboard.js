@@ -17,6 +17,15 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.animation = false;
 
+  // Long titles are cut on the axis (the tooltip shows them whole).
+  const short = (label) => (label.length > 26 ? label.slice(0, 25) + "…" : label);
+  const shortTicks = {
+    callback: function (value) {
+      const label = this.chart.data.labels[value];
+      return Array.isArray(label) ? [short(label[0]), ...label.slice(1)] : short(label);
+    },
+  };
+
   function draw(id, config) {
     const canvas = document.getElementById(id);
     if (canvas) new Chart(canvas, config);
@@ -28,7 +37,7 @@
       indexAxis: horizontal ? "y" : "x",
       scales: {
         x: { stacked: true, beginAtZero: true, ticks: horizontal ? { precision: 0 } : { autoSkip: true, maxRotation: 60 } },
-        y: { stacked: true, beginAtZero: true, ticks: horizontal ? {} : { precision: 0 } },
+        y: { stacked: true, beginAtZero: true, ticks: horizontal ? shortTicks : { precision: 0 } },
       },
       plugins: { legend: { position: "bottom" } },
     },
@@ -100,7 +109,7 @@
 
   const sent = data.broadcasts;
   draw("chart-broadcasts", stackedBars(
-    sent.map((b) => `${b.title} (${b.created_at})`),
+    sent.map((b) => [b.title, b.created_at]),
     [
       { label: "sent in-app", data: sent.map((b) => b.sent_in_app), backgroundColor: colors.blue },
       { label: "sent on Telegram", data: sent.map((b) => b.sent_telegram), backgroundColor: colors.teal },
