@@ -67,17 +67,8 @@ def conference_dashboard(conference: Conference) -> dict:
         for funnel in quests.quest_funnels(conference.pk)
     ]
     deliveries = [
-        {
-            "title": broadcast.title,
-            "status": broadcast.get_status_display(),
-            "created_at": broadcast.created_at.astimezone(zone).strftime("%a %d %b %H:%M"),
-            "sent_in_app": broadcast.sent_in_app,
-            "sent_telegram": broadcast.sent_telegram,
-            "failed": broadcast.failed_other,
-            "blocked": broadcast.blocked,
-            "waiting": broadcast.waiting,
-        }
-        for broadcast in reversed(broadcasts.delivery_outcomes(conference.slug))
+        {**row, "created_at": row["created_at"].astimezone(zone).strftime("%a %d %b %H:%M")}
+        for row in reversed(broadcasts.delivery_outcomes(conference.slug))
     ]
     return {
         "conference": {"name": conference.name, "slug": conference.slug, "timezone": conference.timezone},
