@@ -218,3 +218,25 @@ def test_staff_without_the_view_permission_get_a_404_and_others_the_login(known)
     anonymous = Client().get(url)
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/admin/login/")
+
+
+def test_without_the_vendored_library_the_page_still_shows_its_tables(known, staff_client, monkeypatch):
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    from dashboard.views import CHART_JS
+
+    url = staticfiles_storage.url
+
+    def missing(name):
+        if name == CHART_JS:
+            raise ValueError(f"Missing staticfiles manifest entry for '{name}'")
+        return url(name)
+
+    monkeypatch.setattr(staticfiles_storage, "url", missing)
+
+    response = staff_client.get(reverse("admin-conference-dashboard", args=[known.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "chart.umd.min.js" not in html
+    assert "<tr><td>Explorer</td><td>2 tasks approved</td><td>1</td></tr>" in html
