@@ -114,8 +114,12 @@ def main(argv: list[str]) -> int:
         for package in outdated:
             print(f"{package.name}@{package.version} is not vendored: run python scripts/vendor_static.py")
         return 1 if outdated else 0
-    for package in outdated:
-        vendor(package)
+    for package in PACKAGES:
+        if package in outdated:
+            vendor(package)
+        else:
+            # Up to date: touched, so make stops asking after an edit of this script that kept the pin.
+            (package.directory / ".vendored").touch()
     return 0
 
 
