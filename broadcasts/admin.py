@@ -1,7 +1,11 @@
 """
 Django admin for broadcasts. Creating a broadcast here goes through
 ``services.create_broadcast`` like the API (so a scheduled one fires by
-itself at ``send_at``); the change page shows its progress bar.
+itself at ``send_at``); the change page shows its progress bar. The add
+form picks the audience's conference, event, quest and session from
+searchable lists, shows the audience size as it changes (``audience/``, the
+API preview's selector) and sends a test to the admin (``send-test/``);
+``static/broadcasts/broadcast_form.js`` drives both.
 """
 
 from __future__ import annotations

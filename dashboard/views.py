@@ -21,7 +21,7 @@ def conference_dashboard_view(request, conference_id: int):
     tables under each chart. The conference comes from the Conference admin's
     own queryset and view permission, so whoever may not see it gets a 404.
     """
-    conference_admin = admin.site._registry[Conference]
+    conference_admin = admin.site.get_model_admin(Conference)
     if not conference_admin.has_view_permission(request):
         raise Http404
     conference = get_object_or_404(conference_admin.get_queryset(request), pk=conference_id)
