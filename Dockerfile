@@ -8,6 +8,8 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+# The admin dashboard's chart library: the pinned npm tarball, sha512-checked, extracted into a static dir.
+RUN python scripts/vendor_static.py
 # collectstatic needs a key but no database; the real key comes from the environment at run time.
 RUN SECRET_KEY=build-only-collectstatic-key DEBUG=false python manage.py collectstatic --noinput
 

@@ -12,16 +12,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# The admin dashboard's chart library, from the npm registry at the version and sha512 pinned in the script (gitignored).
+VENDORED := dashboard/static/dashboard/vendor/chart.js/.vendored
+$(VENDORED): scripts/vendor_static.py
+	$(PYTHON) scripts/vendor_static.py
+
 ## run: the whole stack (web + WebSocket, worker, beat) on embedded defaults or $$DATABASE_URL / $$REDIS_URL
-run: $(STAMP)
+run: $(STAMP) $(VENDORED)
 	$(PY) -m ibw.stack
 
 ## cluster: the Kubernetes topology rehearsed on loopback (2 gunicorn, 2 Daphne, a worker per queue, beat, Caddy) on $$DATABASE_URL / $$REDIS_URL
-cluster: $(STAMP)
+cluster: $(STAMP) $(VENDORED)
 	$(PY) -m tests.cluster
 
 ## test: the test suite (PostgreSQL and Redis when $$DATABASE_URL / $$REDIS_URL are set)
-test: $(STAMP)
+test: $(STAMP) $(VENDORED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff, the import layers (import-linter) and mypy on services, selectors and tasks
@@ -43,12 +48,12 @@ fuzz: $(STAMP)
 
 ## security: dependency audit (pip-audit) and static scan (bandit, high severity)
 security: $(STAMP)
-	$(VENV)/bin/bandit -q -r ibw users conferences events connections live meetings quests notifications broadcasts bot integrations -x '*/migrations/*' -lll
+	$(VENV)/bin/bandit -q -r ibw dashboard users conferences events connections live meetings quests notifications broadcasts bot integrations -x '*/migrations/*' -lll
 	scripts/audit.sh
 
 ## bench: every script in bench/ against PostgreSQL and Redis ($$DATABASE_URL / $$REDIS_URL); writes bench/RESULTS.md
-bench: $(STAMP)
+bench: $(STAMP) $(VENDORED)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .run staticfiles .pytest_cache
+	rm -rf $(VENV) .run staticfiles .pytest_cache dashboard/static/dashboard/vendor

@@ -1,27 +1,73 @@
 """
 Django admin for broadcasts. Creating a broadcast here goes through
 ``services.create_broadcast`` like the API (so a scheduled one fires by
-itself at ``send_at``); the change page shows its progress bar.
+itself at ``send_at``); the change page shows its progress bar. The add
+form picks the audience's conference, event, quest and session from
+searchable lists, shows the audience size as it changes (``audience/``, the
+API preview's selector) and sends a test to the admin (``send-test/``);
+``static/broadcasts/broadcast_form.js`` drives both.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import ForeignKey, QuerySet
+from django.http import JsonResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_POST
 
 from broadcasts import audiences, services
 from broadcasts.models import Broadcast, BroadcastStatus, Delivery, Segment
-from ibw.errors import ApplicationError
+from conferences.models import Bookmark, Conference
+from events.models import RSVP, Event
+from ibw.errors import ApplicationError, error_body
 from notifications.models import Channel, DeliveryState
+from quests.models import Task
 
 
-class BroadcastForm(forms.ModelForm):
+def _searchable(source: ForeignKey, *, help_text: str) -> forms.ModelChoiceField:
+    """
+    An optional choice of ``source``'s target model from a searchable list:
+    Django admin's autocomplete (select2) against the target's ModelAdmin
+    ``search_fields``, with its view permission. ``source`` is any real
+    foreign key to that model; the autocomplete view needs one to resolve it.
+    """
+    return forms.ModelChoiceField(
+        queryset=source.related_model._default_manager.all(),
+        required=False,
+        widget=AutocompleteSelect(source, admin.site),
+        help_text=help_text,
+    )
+
+
+class AudienceForm(forms.Form):
+    """A segment and what it is about, checked by ``audiences.normalize_audience`` into ``cleaned_data["audience"]``."""
+
     segment = forms.ChoiceField(choices=Segment.choices, initial=Segment.ALL)
-    conference = forms.SlugField(required=False, help_text="Conference slug; empty for every conference.")
-    event = forms.IntegerField(required=False, help_text="Event id, for the event_going segment.")
-    quest = forms.IntegerField(required=False, help_text="Quest id, for the quest_completed segment.")
+    conference = _searchable(Event._meta.get_field("conference"), help_text="Empty for every conference.")
+    event = _searchable(RSVP._meta.get_field("event"), help_text="For the “Going to an event” segment.")
+    quest = _searchable(Task._meta.get_field("quest"), help_text="For the “Completed a quest” segment.")
+    session = _searchable(Bookmark._meta.get_field("session"), help_text="For the “Bookmarked a session” segment.")
+
+    def clean(self):
+        data = super().clean()
+        audience = {"segment": data.get("segment")}
+        if data.get("conference"):
+            audience["conference"] = data["conference"].slug
+        for name in ("event", "quest", "session"):
+            if data.get(name):
+                audience[name] = data[name].pk
+        try:
+            data["audience"] = audiences.normalize_audience(audience)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return data
+
+
+class BroadcastForm(AudienceForm, forms.ModelForm):
     channel_choices = forms.MultipleChoiceField(
         label="Channels",
         choices=Channel.choices,
@@ -33,16 +79,18 @@ class BroadcastForm(forms.ModelForm):
         model = Broadcast
         fields = ["title", "body", "send_at"]
 
-    def clean(self):
-        data = super().clean()
-        audience = {
-            k: data.get(k) for k in ("segment", "conference", "event", "quest") if data.get(k) not in (None, "")
-        }
-        try:
-            data["audience"] = audiences.normalize_audience(audience)
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message) from exc
-        return data
+
+class TestSendForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(required=False, max_length=20000)
+
+
+def _form_error(form: forms.Form) -> JsonResponse:
+    errors = form.errors.get_json_data()
+    first = next(iter(errors.values()))[0]["message"]
+    return JsonResponse(
+        error_body(first, "VALIDATION_ERROR", {k: [e["message"] for e in v] for k, v in errors.items()}), status=400
+    )
 
 
 class DeliveryInline(admin.TabularInline):
@@ -60,10 +108,23 @@ class DeliveryInline(admin.TabularInline):
         return failed.filter(pk__in=ids)
 
 
+class AudienceConferenceFilter(admin.SimpleListFilter):
+    """Broadcasts by the conference their audience names (``audience.conference``, a slug)."""
+
+    title = "conference"
+    parameter_name = "conference"
+
+    def lookups(self, request, model_admin):
+        return [(c.slug, c.name) for c in Conference.objects.order_by("-starts_on", "name").only("slug", "name")[:50]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(audience__conference=self.value()) if self.value() else queryset
+
+
 @admin.register(Broadcast)
 class BroadcastAdmin(admin.ModelAdmin):
     list_display = ["id", "title", "status", "send_at", "total", "sent", "failed", "progress_bar", "created_at"]
-    list_filter = ["status"]
+    list_filter = [AudienceConferenceFilter, "status"]
     search_fields = ["title"]
     actions = ["cancel_selected"]
     inlines = [DeliveryInline]
@@ -91,10 +152,71 @@ class BroadcastAdmin(admin.ModelAdmin):
             kwargs["form"] = BroadcastForm
         return super().get_form(request, obj, **kwargs)
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["title", "body", "segment", "conference", "event", "quest", "channel_choices", "send_at"]
-        return self.readonly
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None:
+            return [(None, {"fields": self.readonly})]
+        # The audience size (kept up to date by broadcast_form.js) and the test button sit in the descriptions.
+        size = format_html(
+            '<p class="audience-size" id="audience-size" data-url="{}" aria-live="polite">Audience: …</p>',
+            reverse("admin:broadcasts_broadcast_audience"),
+        )
+        test = format_html(
+            '<p><button type="button" class="button" id="send-test" data-url="{}">Send a test to me</button> '
+            '<span id="send-test-result" aria-live="polite">Only you get it: in-app, and on Telegram if you '
+            "started the bot. Nothing is scheduled.</span></p>",
+            reverse("admin:broadcasts_broadcast_send_test"),
+        )
+        return [
+            ("Message", {"fields": ["title", "body"]}),
+            ("Audience", {"fields": ["segment", "conference", "event", "quest", "session"], "description": size}),
+            ("Delivery", {"fields": ["channel_choices", "send_at"]}),
+            ("Before you schedule", {"fields": [], "description": test}),
+        ]
+
+    class Media:
+        js = ["broadcasts/broadcast_form.js"]
+        css = {"all": ["broadcasts/broadcast_form.css"]}
+
+    def get_urls(self):
+        return [
+            path(
+                "audience/",
+                self.admin_site.admin_view(require_GET(self.audience_view)),
+                name="broadcasts_broadcast_audience",
+            ),
+            path(
+                "send-test/",
+                self.admin_site.admin_view(require_POST(self.send_test_view)),
+                name="broadcasts_broadcast_send_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def audience_view(self, request):
+        """
+        ``GET ?segment=&conference=&event=&quest=&session=`` (ids) → ``{"total", "audience"}``:
+        how many people the segment reaches now, counted by the selector
+        behind ``POST /api/v1/admin/broadcasts/preview/``; 400 with the error body when it names nothing.
+        """
+        if not self.has_add_permission(request):
+            return JsonResponse(error_body("You may not compose broadcasts.", "PERMISSION_DENIED"), status=403)
+        form = AudienceForm(request.GET)
+        if not form.is_valid():
+            return _form_error(form)
+        audience = form.cleaned_data["audience"]
+        return JsonResponse({"total": audiences.preview_audience(audience), "audience": audience})
+
+    def send_test_view(self, request):
+        """``POST title, body``: send them to the logged-in admin alone (``services.send_test_broadcast``)."""
+        if not self.has_add_permission(request):
+            return JsonResponse(error_body("You may not compose broadcasts.", "PERMISSION_DENIED"), status=403)
+        form = TestSendForm(request.POST)
+        if not form.is_valid():
+            return _form_error(form)
+        telegram = services.send_test_broadcast(
+            title=form.cleaned_data["title"], body=form.cleaned_data["body"], to=request.user
+        )
+        return JsonResponse({"in_app": True, "telegram": telegram})
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly if obj is not None else []

@@ -40,6 +40,7 @@ from broadcasts.errors import BroadcastFinished
 from broadcasts.models import Broadcast, BroadcastStatus, Delivery
 from ibw.errors import ValidationFailed
 from ibw.tasks import enqueue, enqueue_on_commit
+from integrations import telegram
 from notifications import delivery, realtime
 from notifications import services as notifications
 from notifications.models import Channel, DeliveryState, NotificationKind
@@ -86,6 +87,19 @@ def create_broadcast(
         )
         schedule_start(broadcast)
     return broadcast
+
+
+def send_test_broadcast(*, title: str, body: str = "", to: User) -> bool:
+    """
+    Send a broadcast's ``title`` and ``body`` to ``to`` alone, as a recipient
+    would get it: an in-app notification, and its Telegram copy when ``to``
+    can receive Telegram (started the bot, notifications on, not blocked).
+    Stores no broadcast and no audience delivery. Return whether a Telegram
+    copy was queued (sent on commit).
+    """
+    with transaction.atomic():
+        notifications.notify(to, kind=NotificationKind.BROADCAST, title=title, body=body, data={})
+        return to.can_receive_telegram and telegram.is_enabled()
 
 
 def schedule_start(broadcast: Broadcast) -> None:

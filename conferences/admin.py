@@ -251,8 +251,11 @@ class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def links(self, conference: Conference) -> str:
+        # The dashboard page is the project's (dashboard.urls): linked by URL name, not imported.
         return format_html(
-            '<a href="{}">import schedule</a> · <a href="{}?conference__id__exact={}">sessions</a>',
+            '<a href="{}">dashboard</a> · <a href="{}">import schedule</a> · '
+            '<a href="{}?conference__id__exact={}">sessions</a>',
+            reverse("admin-conference-dashboard", args=[conference.pk]),
             reverse("admin:conferences_conference_import", args=[conference.pk]),
             reverse("admin:conferences_session_changelist"),
             conference.pk,
@@ -412,7 +415,7 @@ class AttendanceAdmin(admin.ModelAdmin):
     list_filter = ["conference", "status"]
     search_fields = ["badge_code", "user__first_name", "user__last_name", "user__username", "user__company"]
     list_select_related = ["user", "conference", "checked_in_by"]
-    raw_id_fields = ["user", "checked_in_by"]
+    autocomplete_fields = ["user"]
     readonly_fields = ["badge_code", "registered_at", "checked_in_at", "checked_in_by"]
     actions = ["export_csv", "check_in"]
 
@@ -433,5 +436,5 @@ class AttendanceAdmin(admin.ModelAdmin):
 class BookmarkAdmin(admin.ModelAdmin):
     list_display = ["user", "session", "created_at", "reminded_at"]
     list_filter = ["session__conference"]
-    raw_id_fields = ["user", "session"]
+    autocomplete_fields = ["user", "session"]
     list_select_related = ["user", "session"]

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.db.models import (
     BooleanField,
+    Count,
     Exists,
     F,
     OuterRef,
@@ -25,6 +26,7 @@ from django.db.models import (
     QuerySet,
     Value,
 )
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from conferences.errors import (
@@ -445,3 +447,38 @@ def session_with_place(session_id: int) -> Session | None:
 
 def conference_by_slug(slug: str) -> Conference | None:
     return Conference.objects.filter(slug=slug).first()
+
+
+def attendances_per_hour(conference: Conference) -> tuple[dict[datetime, int], dict[datetime, int]]:
+    """
+    How many people registered for ``conference`` and how many were checked
+    in, per hour of the conference's time zone: ``({hour: count}, {hour:
+    count})`` with aware hour starts and no empty hours (two queries).
+    """
+    zone = ZoneInfo(conference.timezone)
+    attendances = Attendance.objects.filter(conference=conference)
+    per_hour = {}
+    for name, field, rows in (
+        ("registered", "registered_at", attendances),
+        ("checked_in", "checked_in_at", attendances.filter(checked_in_at__isnull=False)),
+    ):
+        counts = rows.annotate(hour=TruncHour(field, tzinfo=zone)).values("hour").annotate(n=Count("id")).order_by()
+        per_hour[name] = {row["hour"]: row["n"] for row in counts}
+    return per_hour["registered"], per_hour["checked_in"]
+
+
+def telegram_reach(conference: Conference) -> dict[str, int]:
+    """
+    How many of ``conference``'s registered people Telegram reaches (one
+    query): ``registered``; ``started_bot`` (active, chat linked by /start);
+    ``notify_on`` (also ``notify_telegram``); ``reachable`` (also not
+    blocked: what a broadcast's Telegram channel would send to).
+    """
+    started = Q(user__is_active=True, user__telegram_chat_id__isnull=False)
+    notify_on = started & Q(user__notify_telegram=True)
+    return Attendance.objects.filter(conference=conference).aggregate(
+        registered=Count("id"),
+        started_bot=Count("id", filter=started),
+        notify_on=Count("id", filter=notify_on),
+        reachable=Count("id", filter=notify_on & Q(user__telegram_blocked_at__isnull=True)),
+    )

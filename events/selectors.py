@@ -82,3 +82,12 @@ def guest_user_ids(
     if going_only:
         rsvps = rsvps.filter(status=RSVPStatus.GOING)
     return rsvps.values("user_id")
+
+
+def event_fill(conference_id: int) -> QuerySet[Event]:
+    """The side events of a conference with their capacity, going and waitlist counts, by start (one query)."""
+    return (
+        Event.objects.filter(conference_id=conference_id)
+        .only("id", "title", "starts_at", "capacity", "going_count", "waitlist_count")
+        .order_by("starts_at", "id")
+    )

@@ -32,6 +32,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include(api_v1)),
+    # The dashboard's admin pages first: the admin site's catch-all would take their paths.
+    path("admin/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
 ]
 

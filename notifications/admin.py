@@ -12,5 +12,5 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "kind", "title", "created_at", "read_at"]
     list_filter = ["kind"]
     search_fields = ["title", "user__username"]
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]
     list_select_related = ["user"]

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from integrations import ratelimit, telegram
 from integrations.telegram_sender import TelegramSender
-from notifications.models import AbstractDelivery, Channel, DeliveryState
+from notifications.models import BLOCKED_ERROR_PREFIX, AbstractDelivery, Channel, DeliveryState
 from users.models import User
 
 logger = structlog.get_logger(__name__)
@@ -281,7 +281,7 @@ def _record_error(delivery: AbstractDelivery, exc: BaseException) -> None:
         User.objects.filter(pk=delivery.user_id, telegram_blocked_at__isnull=True).update(
             telegram_blocked_at=timezone.now()
         )
-        _fail(delivery, f"Blocked: {exc}")
+        _fail(delivery, f"{BLOCKED_ERROR_PREFIX}{exc}")
     elif isinstance(exc, telegram.TelegramBadRequest | telegram.TelegramDisabled):
         _fail(delivery, str(exc))
     else:  # TelegramUnavailable and anything unexpected: retry with backoff

@@ -60,6 +60,10 @@ class DeliveryState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# How a Telegram row that failed because the person blocked the bot (a 403) starts its ``error``.
+BLOCKED_ERROR_PREFIX = "Blocked: "
+
+
 class AbstractDelivery(models.Model):
     """
     One message to one person on one channel, and the state of sending it.

@@ -87,7 +87,7 @@ class QuestAdmin(admin.ModelAdmin):
     list_display = ["title", "conference", "starts_at", "ends_at", "bonus_points", "is_active"]
     list_filter = ["is_active", "conference"]
     search_fields = ["title"]
-    raw_id_fields = ["prerequisite"]
+    autocomplete_fields = ["prerequisite"]
     inlines = [TaskInline]
 
     def save_model(self, request, obj, form, change) -> None:
@@ -120,7 +120,7 @@ def reject_submissions(modeladmin, request, queryset):
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "task", "status", "proof_url", "points_awarded", "created_at"]
-    list_filter = ["status", "task__type", "task__quest"]
+    list_filter = ["task__quest__conference", "status", "task__type", "task__quest"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "task__title"]
     list_select_related = ["user", "task"]
     actions = [approve_submissions, reject_submissions]
@@ -152,7 +152,7 @@ class PointsEntryAdmin(admin.ModelAdmin):
 @admin.register(QuestCompletion)
 class QuestCompletionAdmin(admin.ModelAdmin):
     list_display = ["quest", "user", "completed_at"]
-    list_filter = ["quest"]
+    list_filter = ["quest__conference", "quest"]
     list_select_related = ["quest", "user"]
 
     def has_add_permission(self, request) -> bool:
@@ -165,9 +165,9 @@ class QuestCompletionAdmin(admin.ModelAdmin):
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
     list_display = ["title", "quest", "stock", "created_at"]
-    list_filter = ["quest"]
+    list_filter = ["quest__conference", "quest"]
     list_select_related = ["quest"]
-    raw_id_fields = ["quest"]
+    autocomplete_fields = ["quest"]
 
 
 @admin.action(description="Mark selected claims handed out")
@@ -208,7 +208,12 @@ class RewardClaimAdmin(admin.ModelAdmin):
     """The desk's list: find a code, hand the item out. Claims are made only through the API."""
 
     list_display = ["code", "reward", "user", "created_at", "handed_out_at", "handed_out_by"]
-    list_filter = ["reward__quest", "reward", ("handed_out_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "reward__quest__conference",
+        "reward__quest",
+        "reward",
+        ("handed_out_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["code", "user__username", "user__first_name", "user__last_name"]
     list_select_related = ["reward", "user", "handed_out_by"]
     actions = [mark_handed_out, export_claims_csv]

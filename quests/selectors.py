@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, F, Max, Prefetch, QuerySet, Value
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 
 from conferences.models import Conference
@@ -226,3 +226,44 @@ def leaderboard_for(
 
 def quest_exists(quest_id: int) -> bool:
     return Quest.objects.filter(pk=quest_id).exists()
+
+
+@dataclass(frozen=True)
+class QuestFunnel:
+    quest_id: int
+    title: str
+    tasks: int
+    # (stage label, people), each stage a subset of the one before.
+    stages: list[tuple[str, int]]
+
+
+def quest_funnels(conference_id: int) -> list[QuestFunnel]:
+    """
+    Each quest of a conference as a completion funnel (two queries): the
+    people who submitted anything, who have at least 1, 2, … N tasks
+    approved, and who completed the quest (its ``QuestCompletion``).
+    """
+    quests = list(
+        Quest.objects.filter(conference_id=conference_id)
+        .annotate(task_total=Count("tasks", distinct=True), completed=Count("completions", distinct=True))
+        .order_by("id")
+    )
+    approved_per_person = (
+        Submission.objects.filter(task__quest__in=[quest.pk for quest in quests])
+        .values("task__quest_id", "user_id")
+        .annotate(approved=Count("task_id", filter=Q(status=SubmissionStatus.APPROVED), distinct=True))
+        .order_by()
+    )
+    people: dict[int, list[int]] = {quest.pk: [] for quest in quests}
+    for row in approved_per_person:
+        people[row["task__quest_id"]].append(row["approved"])
+    funnels = []
+    for quest in quests:
+        approved = people[quest.pk]
+        stages = [("Submitted something", len(approved))]
+        for done in range(1, quest.task_total + 1):
+            label = f"{done} task approved" if done == 1 else f"{done} tasks approved"
+            stages.append((label, sum(1 for n in approved if n >= done)))
+        stages.append(("Completed", quest.completed))
+        funnels.append(QuestFunnel(quest_id=quest.pk, title=quest.title, tasks=quest.task_total, stages=stages))
+    return funnels

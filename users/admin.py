@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
+from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from users.enrichment import request_enrichment
 from users.models import (
@@ -143,3 +145,12 @@ class BotLoginTokenAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "expires_at", "confirmed_at", "consumed_at"]
     readonly_fields = ["token", "user", "created_at", "expires_at", "confirmed_at", "consumed_at"]
     list_select_related = ["user"]
+
+
+# simplejwt's admin picks the token to blacklist from a <select> of every token ever issued.
+admin.site.unregister(BlacklistedToken)
+
+
+@admin.register(BlacklistedToken)
+class BlacklistedTokenByIdAdmin(BlacklistedTokenAdmin):
+    raw_id_fields = ["token"]

@@ -48,7 +48,16 @@ class Screenshots:
 
     def __call__(self, name: str) -> None:
         print(f"{time.monotonic() - self.started:6.1f}s {name}")
+        # Scrolled down (to a button), a full-page shot would show the sticky admin sidebar halfway down.
+        self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def choose(page, name: str, search: str, option: str) -> None:
+    """Pick ``option`` in the searchable list (select2 autocomplete) of field ``name`` after typing ``search``."""
+    page.click(f".field-{name} .select2-selection")
+    page.fill(".select2-container--open .select2-search__field", search)
+    page.locator(".select2-results__option", has_text=option).first.click()
 
 
 def _progress(page) -> str:
@@ -99,7 +108,10 @@ def test_organizer_imports_a_schedule_and_broadcasts_to_attendees(stack, page, b
     page.fill("#id_title", "Doors open")
     page.fill("#id_body", "The keynote starts in the main hall in 15 minutes.")
     page.select_option("#id_segment", "attendees")
-    page.fill("#id_conference", conference.slug)
+    choose(page, "conference", "Demo", "DemoCon")
+    page.wait_for_function(
+        f"() => document.getElementById('audience-size').textContent.startsWith('Audience: {ATTENDEES} ')"
+    )
     page.check("input[name=channel_choices][value=in_app]")
     page.check("input[name=channel_choices][value=telegram]")
     page.fill("#id_send_at_0", send_at.strftime("%Y-%m-%d"))
