@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from broadcasts import audiences, services
 from broadcasts.models import Broadcast, BroadcastStatus, Delivery, Segment
+from conferences.admin_scope import ScopedTabularInline, SlugScopedAdmin, is_site_admin, managed_slugs
 from ibw.errors import ApplicationError
 from notifications.models import Channel, DeliveryState
 
@@ -45,7 +46,7 @@ class BroadcastForm(forms.ModelForm):
         return data
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ScopedTabularInline):
     model = Delivery
     fields = ["user", "channel", "state", "attempts", "sent_at", "error"]
     readonly_fields = fields
@@ -60,12 +61,26 @@ class DeliveryInline(admin.TabularInline):
         return failed.filter(pk__in=ids)
 
 
+def audience_within(form_class: type[forms.ModelForm], slugs: frozenset[str]) -> type[forms.ModelForm]:
+    """``form_class`` that refuses an audience outside the conferences ``slugs`` (a co-organizer's)."""
+
+    class ScopedForm(form_class):  # type: ignore[valid-type,misc]  # a subclass of the class given at run time
+        def clean(self):
+            data = super().clean()
+            if "audience" in data and data["audience"].get("conference") not in slugs:
+                raise forms.ValidationError("Choose a conference you organize: you may message its people only.")
+            return data
+
+    return ScopedForm
+
+
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(SlugScopedAdmin):
     list_display = ["id", "title", "status", "send_at", "total", "sent", "failed", "progress_bar", "created_at"]
     list_filter = ["status"]
     search_fields = ["title"]
     actions = ["cancel_selected"]
+    conference_path = "audience__conference"
     inlines = [DeliveryInline]
     readonly = [
         "title",
@@ -89,7 +104,10 @@ class BroadcastAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = BroadcastForm
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and not is_site_admin(request):
+            return audience_within(form, managed_slugs(request))
+        return form
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -103,7 +121,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not obj.is_active
+        return (obj is None or not obj.is_active) and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if change:

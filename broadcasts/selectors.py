@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db.models import Count, QuerySet
 
 from broadcasts.models import Broadcast, BroadcastStatus
 from ibw.errors import NotFound
 
 
-def broadcasts() -> QuerySet[Broadcast]:
-    return Broadcast.objects.order_by("-created_at", "-id")
+def broadcasts(*, conference_slugs: Collection[str] | None = None) -> QuerySet[Broadcast]:
+    """Newest first; ``conference_slugs`` keeps those whose audience is one of these conferences (co-organizers)."""
+    rows = Broadcast.objects.order_by("-created_at", "-id")
+    if conference_slugs is not None:
+        rows = rows.filter(audience__conference__in=list(conference_slugs))
+    return rows
 
 
 def access_broadcast(broadcast_id: int) -> Broadcast:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, F, Max, Prefetch, QuerySet, Value
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 
 from conferences.models import Conference
@@ -28,21 +28,35 @@ from users.models import User
 
 
 def quests_visible_to(
-    user: User | None, *, include_inactive: bool = False, conference: str | None = None
+    user: User | None,
+    *,
+    include_inactive: bool = False,
+    inactive_of: Collection[int] = (),
+    conference: str | None = None,
 ) -> QuerySet[Quest]:
-    """Quests a caller may see (admins: inactive ones too), with conference and tasks loaded."""
+    """
+    Quests a caller may see, with conference and tasks loaded: active ones;
+    inactive ones too for admins (``include_inactive``) and, for co-organizers,
+    those of the conferences in ``inactive_of``.
+    """
     quests = Quest.objects.select_related("conference").prefetch_related(
         Prefetch("tasks", queryset=Task.objects.order_by("order", "id"))
     )
     if not include_inactive:
-        quests = quests.filter(is_active=True)
+        quests = quests.filter(Q(is_active=True) | Q(conference_id__in=inactive_of)) if inactive_of else quests.filter(
+            is_active=True
+        )
     if conference:
         quests = quests.filter(conference__slug=conference)
     return quests.order_by("id")
 
 
-def access_quest(user: User | None, quest_id: int, *, include_inactive: bool = False) -> Quest:
-    quest = quests_visible_to(user, include_inactive=include_inactive).filter(pk=quest_id).first()
+def access_quest(
+    user: User | None, quest_id: int, *, include_inactive: bool = False, inactive_of: Collection[int] = ()
+) -> Quest:
+    quest = (
+        quests_visible_to(user, include_inactive=include_inactive, inactive_of=inactive_of).filter(pk=quest_id).first()
+    )
     if quest is None:
         raise NotFound("No such quest.")
     return quest
@@ -159,8 +173,13 @@ def users_who_completed(quest_id: int) -> QuerySet[User]:
     )
 
 
-def submissions_for_review(*, status: str | None = None, quest_id: int | None = None) -> QuerySet[Submission]:
+def submissions_for_review(
+    *, status: str | None = None, quest_id: int | None = None, conference_ids: Collection[int] | None = None
+) -> QuerySet[Submission]:
+    """Submissions newest first; ``conference_ids`` limits them to those conferences' quests (co-organizers)."""
     submissions = Submission.objects.select_related("task", "user").order_by("-created_at", "-id")
+    if conference_ids is not None:
+        submissions = submissions.filter(task__quest__conference_id__in=conference_ids)
     if status:
         submissions = submissions.filter(status=status)
     if quest_id:
@@ -226,3 +245,8 @@ def leaderboard_for(
 
 def quest_exists(quest_id: int) -> bool:
     return Quest.objects.filter(pk=quest_id).exists()
+
+
+def quest_in_conference(quest_id: int, *, slug: str) -> bool:
+    """Whether the quest belongs to the conference ``slug`` (a broadcast to its completers stays there)."""
+    return Quest.objects.filter(pk=quest_id, conference__slug=slug).exists()
