@@ -70,7 +70,11 @@ def check_manages(request: Request, *, conference_id: int | None = None, slug: s
     user = request.user
     if user.is_authenticated:
         rows = ConferenceOrganizer.objects.filter(user=user)
-        rows = rows.filter(conference_id=conference_id) if conference_id is not None else rows.filter(conference__slug=slug)
+        rows = (
+            rows.filter(conference_id=conference_id)
+            if conference_id is not None
+            else rows.filter(conference__slug=slug)
+        )
         if rows.exists():
             return
     raise exceptions.PermissionDenied(CanManageConference.message)

@@ -43,8 +43,10 @@ def quests_visible_to(
         Prefetch("tasks", queryset=Task.objects.order_by("order", "id"))
     )
     if not include_inactive:
-        quests = quests.filter(Q(is_active=True) | Q(conference_id__in=inactive_of)) if inactive_of else quests.filter(
-            is_active=True
+        quests = (
+            quests.filter(Q(is_active=True) | Q(conference_id__in=inactive_of))
+            if inactive_of
+            else quests.filter(is_active=True)
         )
     if conference:
         quests = quests.filter(conference__slug=conference)

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from conferences import organizers
 from conferences.errors import OrganizerNotFound
-from conferences.organizers import CanManageConference
 from conferences.models import ConferenceOrganizer
 from conferences.selectors import access_conference
 from ibw.api import IsAdmin
@@ -41,7 +40,7 @@ class OrganizerListView(APIView):
     """The conference's co-organizers (unpaginated: a handful of people); they read it, admins change it."""
 
     def get_permissions(self):
-        return [IsAdmin()] if self.request.method == "POST" else [CanManageConference()]
+        return [IsAdmin()] if self.request.method == "POST" else [organizers.CanManageConference()]
 
     @extend_schema(responses={200: inline_serializer("OrganizerList", {"results": OrganizerSerializer(many=True)})})
     def get(self, request, slug: str):

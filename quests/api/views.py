@@ -108,9 +108,7 @@ class QuestDetailView(APIView):
 
     @extend_schema(operation_id="quests_retrieve", responses=s.QuestSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        quest = access_quest(
-            actor(request), pk, include_inactive=is_admin(request), inactive_of=_inactive_of(request)
-        )
+        quest = access_quest(actor(request), pk, include_inactive=is_admin(request), inactive_of=_inactive_of(request))
         context = {
             "request": request,
             "statuses": task_statuses_for(actor(request), [quest]),
