@@ -9,7 +9,7 @@ from datetime import date
 from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 
-from conferences.models import Conference
+from conferences.models import Conference, ConferenceOrganizer
 from ibw.errors import NotFound
 from quests import leaderboard
 from quests.invites import checked_in_invitee_counts
@@ -28,37 +28,29 @@ from users.models import User
 
 
 def quests_visible_to(
-    user: User | None,
-    *,
-    include_inactive: bool = False,
-    inactive_of: Collection[int] = (),
-    conference: str | None = None,
+    user: User | None, *, include_inactive: bool = False, conference: str | None = None
 ) -> QuerySet[Quest]:
     """
-    Quests a caller may see, with conference and tasks loaded: active ones;
-    inactive ones too for admins (``include_inactive``) and, for co-organizers,
-    those of the conferences in ``inactive_of``.
+    Quests a caller may see, with conference and tasks loaded: active ones,
+    inactive ones of the conferences ``user`` co-organizes (a subquery, no
+    extra query), and every inactive one for admins (``include_inactive``).
     """
     quests = Quest.objects.select_related("conference").prefetch_related(
         Prefetch("tasks", queryset=Task.objects.order_by("order", "id"))
     )
     if not include_inactive:
-        quests = (
-            quests.filter(Q(is_active=True) | Q(conference_id__in=inactive_of))
-            if inactive_of
-            else quests.filter(is_active=True)
-        )
+        visible = Q(is_active=True)
+        if user is not None:
+            organized = ConferenceOrganizer.objects.filter(user=user).values("conference_id")
+            visible |= Q(conference_id__in=organized)
+        quests = quests.filter(visible)
     if conference:
         quests = quests.filter(conference__slug=conference)
     return quests.order_by("id")
 
 
-def access_quest(
-    user: User | None, quest_id: int, *, include_inactive: bool = False, inactive_of: Collection[int] = ()
-) -> Quest:
-    quest = (
-        quests_visible_to(user, include_inactive=include_inactive, inactive_of=inactive_of).filter(pk=quest_id).first()
-    )
+def access_quest(user: User | None, quest_id: int, *, include_inactive: bool = False) -> Quest:
+    quest = quests_visible_to(user, include_inactive=include_inactive).filter(pk=quest_id).first()
     if quest is None:
         raise NotFound("No such quest.")
     return quest

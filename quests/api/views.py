@@ -52,11 +52,6 @@ class ReadUserWriteManager(IsUserOrAdmin):
         return is_admin(request) or organizes_any(request.user)
 
 
-def _inactive_of(request: Request) -> list[int]:
-    """The conferences whose inactive quests the caller sees: the ones they co-organize."""
-    return [] if is_admin(request) else managed_conference_ids(request.user)
-
-
 class QuestListView(generics.ListAPIView):
     permission_classes = [ReadUserWriteManager]
     serializer_class = s.QuestSerializer
@@ -68,7 +63,6 @@ class QuestListView(generics.ListAPIView):
         return quests_visible_to(
             actor(self.request),
             include_inactive=is_admin(self.request),
-            inactive_of=_inactive_of(self.request),
             conference=filters.validated_data.get("conference"),
         )
 
@@ -108,7 +102,7 @@ class QuestDetailView(APIView):
 
     @extend_schema(operation_id="quests_retrieve", responses=s.QuestSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        quest = access_quest(actor(request), pk, include_inactive=is_admin(request), inactive_of=_inactive_of(request))
+        quest = access_quest(actor(request), pk, include_inactive=is_admin(request))
         context = {
             "request": request,
             "statuses": task_statuses_for(actor(request), [quest]),
@@ -251,12 +245,7 @@ class RewardListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no quest in the path
             return Reward.objects.none()
-        quest = access_quest(
-            actor(self.request),
-            self.kwargs["pk"],
-            include_inactive=is_admin(self.request),
-            inactive_of=_inactive_of(self.request),
-        )
+        quest = access_quest(actor(self.request), self.kwargs["pk"], include_inactive=is_admin(self.request))
         return rewards_of(quest)
 
     @extend_schema(operation_id="quests_rewards_list")
