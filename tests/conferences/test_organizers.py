@@ -110,6 +110,36 @@ def test_racing_adds_keep_one_row():
     assert ConferenceOrganizer.objects.filter(conference=conference, user=person).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_racing_removals_remove_once_and_the_next_request_is_refused():
+    if connection.vendor != "postgresql":
+        pytest.skip("row races need PostgreSQL")
+    conference = ConferenceFactory(slug="ibw")
+    person = UserFactory()
+    add_organizer(conference, user=person)
+    barrier = threading.Barrier(8)
+    results = []
+
+    def remove():
+        barrier.wait()
+        try:
+            results.append(remove_organizer(conference, user=person))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=remove) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    response = client_for(person).patch("/api/v1/conferences/ibw/", {"name": "Mine"}, format="json")
+
+    # The row lock of the DELETE lets exactly one remover see the row (one 204, the others 404 over the API).
+    assert sorted(results) == [False] * 7 + [True]
+    assert response.status_code == 403
+    assert not ConferenceOrganizer.objects.filter(conference=conference).exists()
+
+
 @pytest.mark.parametrize("count", [1, 5])
 def test_organizer_list_runs_a_constant_number_of_queries(admin_api, django_assert_max_num_queries, count):
     conference = ConferenceFactory(slug="ibw")
