@@ -39,21 +39,21 @@ def is_site_admin(request) -> bool:
     return bool(user.is_active and user.is_staff)
 
 
+def _once_per_request(request, name: str, compute):
+    """``compute()``, kept on the request: one query however many permission checks a page makes."""
+    attribute = f"_ibw_{name}"
+    if not hasattr(request, attribute):
+        setattr(request, attribute, frozenset(compute()))
+    return getattr(request, attribute)
+
+
 def managed_ids(request) -> frozenset[int]:
     """The conferences the logged-in user co-organizes, read once per request."""
-    cached = getattr(request, "_ibw_managed_conference_ids", None)
-    if cached is None:
-        cached = frozenset(managed_conference_ids(request.user))
-        request._ibw_managed_conference_ids = cached
-    return cached
+    return _once_per_request(request, "managed_conference_ids", lambda: managed_conference_ids(request.user))
 
 
 def managed_slugs(request) -> frozenset[str]:
-    cached = getattr(request, "_ibw_managed_conference_slugs", None)
-    if cached is None:
-        cached = frozenset(managed_conference_slugs(request.user))
-        request._ibw_managed_conference_slugs = cached
-    return cached
+    return _once_per_request(request, "managed_conference_slugs", lambda: managed_conference_slugs(request.user))
 
 
 def conference_id_of(obj: Model, path: str) -> int | None:

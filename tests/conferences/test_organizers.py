@@ -84,27 +84,34 @@ def test_co_organizer_checks_in_at_their_conference_only():
     assert Attendance.objects.get(pk=guest_there.pk).status == "registered"
 
 
+def _in_threads(action, count: int = 8) -> list:
+    """Run ``action`` in ``count`` threads released together; return what each returned."""
+    barrier = threading.Barrier(count)
+    results = []
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(action())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 @pytest.mark.django_db(transaction=True)
 def test_racing_adds_keep_one_row():
     if connection.vendor != "postgresql":
         pytest.skip("row races need PostgreSQL")
     conference = ConferenceFactory()
     person = UserFactory()
-    barrier = threading.Barrier(8)
-    results = []
 
-    def add():
-        barrier.wait()
-        try:
-            results.append(add_organizer(conference, user=person)[1])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=add) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = _in_threads(lambda: add_organizer(conference, user=person)[1])
 
     assert sorted(results) == [False] * 7 + [True]
     assert ConferenceOrganizer.objects.filter(conference=conference, user=person).count() == 1
@@ -117,21 +124,8 @@ def test_racing_removals_remove_once_and_the_next_request_is_refused():
     conference = ConferenceFactory(slug="ibw")
     person = UserFactory()
     add_organizer(conference, user=person)
-    barrier = threading.Barrier(8)
-    results = []
 
-    def remove():
-        barrier.wait()
-        try:
-            results.append(remove_organizer(conference, user=person))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=remove) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = _in_threads(lambda: remove_organizer(conference, user=person))
     response = client_for(person).patch("/api/v1/conferences/ibw/", {"name": "Mine"}, format="json")
 
     # The row lock of the DELETE lets exactly one remover see the row (one 204, the others 404 over the API).
