@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
@@ -163,6 +164,23 @@ class ConferenceScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs = _scoped_foreignkey_kwargs(self.admin_site, db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        """
+        For a co-organizer, a filter on a relation (``"conference"``,
+        ``"session"``, ...) offers only the values among their rows, so the
+        sidebar names no other conference's sessions, quests or events.
+        """
+        filters = super().get_list_filter(request)
+        if is_site_admin(request):
+            return filters
+        return [_related_only(self.model, entry) for entry in filters]
+
+
+def _related_only(model, entry):
+    if isinstance(entry, str) and get_fields_from_path(model, entry)[-1].is_relation:
+        return (entry, admin.RelatedOnlyFieldListFilter)
+    return entry
 
 
 class SlugScopedAdmin(ConferenceScopedAdmin):

@@ -92,6 +92,9 @@ class QuestListView(generics.ListAPIView):
         conference = data.validated_data.get("conference")
         # A quest without a conference is everyone's: admins only.
         check_manages(request, conference_id=conference.pk if conference is not None else None)
+        if (prerequisite := data.validated_data.get("prerequisite")) is not None:
+            # Nor may a co-organizer chain their quest to another conference's.
+            check_manages(request, conference_id=prerequisite.conference_id)
         quest = create_quest(**data.validated_data)
         quest = access_quest(None, quest.pk, include_inactive=True)
         return Response(s.QuestSerializer(quest, context={"request": request}).data, status=201)

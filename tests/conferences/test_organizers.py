@@ -344,3 +344,13 @@ def test_removing_a_co_organizer_takes_effect_on_their_next_request():
     assert (after.status_code, check_in.status_code) == (403, 403)
     ours.refresh_from_db()
     assert ours.name == "Renamed"
+
+
+def test_a_co_organizer_cannot_chain_their_quest_to_another_conferences():
+    _, theirs, api = _two_conferences()
+    their_quest = Quest.objects.create(title="Theirs", conference=theirs)
+
+    response = api.post("/api/v1/quests/", {**_quest_body("ours"), "prerequisite": their_quest.pk}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (403, "PERMISSION_DENIED")
+    assert Quest.objects.count() == 1

@@ -366,3 +366,20 @@ def test_a_removed_co_organizer_is_refused_at_once(scene):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_relation_filters_offer_only_the_co_organizers_values(scene):
+    ours = scene["ours"]
+    second = SessionFactory(conference=ours[Conference])
+    Question.objects.create(session=second, author=UserFactory(), text="How?")
+
+    response = scene["client"].get(_admin_url(Question, "changelist"))
+
+    choices = {
+        spec.title: sorted(str(label) for _, label in spec.lookup_choices)
+        for spec in response.context["cl"].filter_specs
+        if hasattr(spec, "lookup_choices")
+    }
+    # Two sessions of theirs to choose from; one conference is no choice, so that filter is left out
+    # (a staff user sees both conferences there).
+    assert choices == {"session": sorted([str(ours[Session]), str(second)])}
