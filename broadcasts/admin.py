@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from broadcasts import audiences, services
 from broadcasts.models import Broadcast, BroadcastStatus, Delivery, Segment
+from conferences.admin_scope import ScopedTabularInline, SlugScopedAdmin, is_site_admin, managed_slugs
 from conferences.models import Bookmark, Conference
 from events.models import RSVP, Event
 from ibw.errors import ApplicationError, error_body
@@ -93,7 +94,7 @@ def _form_error(form: forms.Form) -> JsonResponse:
     )
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ScopedTabularInline):
     model = Delivery
     fields = ["user", "channel", "state", "attempts", "sent_at", "error"]
     readonly_fields = fields
@@ -115,18 +116,35 @@ class AudienceConferenceFilter(admin.SimpleListFilter):
     parameter_name = "conference"
 
     def lookups(self, request, model_admin):
-        return [(c.slug, c.name) for c in Conference.objects.order_by("-starts_on", "name").only("slug", "name")[:50]]
+        conferences = Conference.objects.order_by("-starts_on", "name").only("slug", "name")
+        if not is_site_admin(request):  # a co-organizer filters by their own conferences only
+            conferences = conferences.filter(slug__in=managed_slugs(request))
+        return [(c.slug, c.name) for c in conferences[:50]]
 
     def queryset(self, request, queryset):
         return queryset.filter(audience__conference=self.value()) if self.value() else queryset
 
 
+def audience_within(form_class: type[forms.ModelForm], slugs: frozenset[str]) -> type[forms.ModelForm]:
+    """``form_class`` that refuses an audience outside the conferences ``slugs`` (a co-organizer's)."""
+
+    class ScopedForm(form_class):  # type: ignore[valid-type,misc]  # a subclass of the class given at run time
+        def clean(self):
+            data = super().clean()
+            if "audience" in data and data["audience"].get("conference") not in slugs:
+                raise forms.ValidationError("Choose a conference you organize: you may message its people only.")
+            return data
+
+    return ScopedForm
+
+
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(SlugScopedAdmin):
     list_display = ["id", "title", "status", "send_at", "total", "sent", "failed", "progress_bar", "created_at"]
     list_filter = [AudienceConferenceFilter, "status"]
     search_fields = ["title"]
     actions = ["cancel_selected"]
+    conference_path = "audience__conference"
     inlines = [DeliveryInline]
     readonly = [
         "title",
@@ -150,7 +168,10 @@ class BroadcastAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = BroadcastForm
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and not is_site_admin(request):
+            return audience_within(form, managed_slugs(request))
+        return form
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None:
@@ -204,6 +225,11 @@ class BroadcastAdmin(admin.ModelAdmin):
         if not form.is_valid():
             return _form_error(form)
         audience = form.cleaned_data["audience"]
+        if not is_site_admin(request) and audience.get("conference") not in managed_slugs(request):
+            return JsonResponse(
+                error_body("Choose a conference you organize: you may count its people only.", "PERMISSION_DENIED"),
+                status=403,
+            )
         return JsonResponse({"total": audiences.preview_audience(audience), "audience": audience})
 
     def send_test_view(self, request):
@@ -225,7 +251,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or not obj.is_active
+        return (obj is None or not obj.is_active) and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if change:

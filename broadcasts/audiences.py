@@ -57,6 +57,11 @@ def normalize_audience(audience: dict) -> dict:
             raise ValidationFailed(
                 "No such quest.", details={"audience": {"quest": ["An existing quest is required."]}}
             )
+        if slug and not quests.quest_in_conference(audience["quest"], slug=slug):
+            raise ValidationFailed(
+                "The quest is not part of this conference.",
+                details={"audience": {"quest": ["The quest is not part of this conference."]}},
+            )
         clean["quest"] = int(audience["quest"])
     if segment == Segment.SESSION_BOOKMARKED:
         session_slug = conferences.session_conference_slug(audience.get("session") or 0)

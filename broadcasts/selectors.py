@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db.models import Count, Q, QuerySet
 
 from broadcasts.models import Broadcast, BroadcastStatus
@@ -9,8 +11,12 @@ from ibw.errors import NotFound
 from notifications.models import BLOCKED_ERROR_PREFIX, Channel, DeliveryState
 
 
-def broadcasts() -> QuerySet[Broadcast]:
-    return Broadcast.objects.order_by("-created_at", "-id")
+def broadcasts(*, conference_slugs: Collection[str] | None = None) -> QuerySet[Broadcast]:
+    """Newest first; ``conference_slugs`` keeps those whose audience is one of these conferences (co-organizers)."""
+    rows = Broadcast.objects.order_by("-created_at", "-id")
+    if conference_slugs is not None:
+        rows = rows.filter(audience__conference__in=list(conference_slugs))
+    return rows
 
 
 def access_broadcast(broadcast_id: int) -> Broadcast:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpResponse, HttpResponseRedirect
@@ -22,11 +23,18 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from conferences import services
+from conferences.admin_scope import (
+    ConferenceScopedAdmin,
+    ScopedTabularInline,
+    conferences_for,
+    is_site_admin,
+)
 from conferences.models import (
     Attendance,
     AttendanceStatus,
     Bookmark,
     Conference,
+    ConferenceOrganizer,
     Room,
     Session,
     SessionSpeaker,
@@ -186,7 +194,7 @@ class DayListFilter(admin.SimpleListFilter):
         return queryset.filter(matching)
 
 
-class SessionInline(admin.TabularInline):
+class SessionInline(ScopedTabularInline):
     """A room's sessions. The conference is the room's and a new session gets a generated guid (see save_inline_formset)."""
 
     model = Session
@@ -203,33 +211,59 @@ class SessionInline(admin.TabularInline):
         return formset
 
 
-class SessionSpeakerInline(admin.TabularInline):
+class SessionSpeakerInline(ScopedTabularInline):
     model = SessionSpeaker
     autocomplete_fields = ["speaker"]
     fields = ["speaker", "position"]
     extra = 1
 
 
-class RoomInline(admin.TabularInline):
+class RoomInline(ScopedTabularInline):
     model = Room
     fields = ["name", "position", "guid"]
     extra = 0
     show_change_link = True
 
 
-class TrackInline(admin.TabularInline):
+class TrackInline(ScopedTabularInline):
     model = Track
     fields = ["name", "color"]
     extra = 0
 
 
+class OrganizerInline(ScopedTabularInline):
+    """
+    The conference's co-organizers: admins add and remove them here (or over
+    the API); the co-organizers themselves see the list.
+    """
+
+    model = ConferenceOrganizer
+    fields = ["user", "added_at"]
+    readonly_fields = ["added_at"]
+    autocomplete_fields = ["user"]
+    extra = 0
+    verbose_name = "co-organizer"
+    verbose_name_plural = "co-organizers (they manage this conference only)"
+
+    # Naming co-organizers grants a right: admins only.
+    def has_add_permission(self, request, obj) -> bool:
+        return is_site_admin(request) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_site_admin(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_site_admin(request) and super().has_delete_permission(request, obj)
+
+
 @admin.register(Conference)
-class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
+class ConferenceAdmin(ThroughServicesMixin, ConferenceScopedAdmin):
     list_display = ["name", "slug", "starts_on", "ends_on", "timezone", "session_count", "attendee_count", "links"]
     search_fields = ["name", "slug", "venue"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [RoomInline, TrackInline]
+    inlines = [RoomInline, TrackInline, OrganizerInline]
     actions = ["import_schedule_action", "export_attendees_csv"]
+    conference_path = "pk"
     readonly_fields = ["created_at", "updated_at", "schedule_synced_at", "schedule_sync_outcome", "schedule_etag"]
 
     def get_queryset(self, request):
@@ -240,6 +274,13 @@ class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
                 session_total=Count("sessions", distinct=True), attendee_total=Count("attendances", distinct=True)
             )
         )
+
+    # Creating or deleting a whole conference is global: admins only (co-organizers edit theirs).
+    def has_add_permission(self, request) -> bool:
+        return is_site_admin(request) and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_site_admin(request) and super().has_delete_permission(request, obj)
 
     @admin.display(description="sessions", ordering="session_total")
     def session_count(self, conference: Conference) -> int:
@@ -273,9 +314,9 @@ class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
     def import_view(self, request, conference_id: int):
         """Upload a schedule.json and import it with the API's service."""
-        conference = get_object_or_404(Conference, pk=conference_id)
+        conference = get_object_or_404(conferences_for(request), pk=conference_id)
         if not self.has_change_permission(request, conference):
-            return HttpResponseRedirect(reverse("admin:index"))
+            raise PermissionDenied
         form = ScheduleUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -315,7 +356,7 @@ class ConferenceAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
 
 @admin.register(Room)
-class RoomAdmin(ThroughServicesMixin, admin.ModelAdmin):
+class RoomAdmin(ThroughServicesMixin, ConferenceScopedAdmin):
     list_display = ["name", "conference", "position", "session_count"]
     list_filter = ["conference"]
     search_fields = ["name", "conference__name"]
@@ -331,7 +372,7 @@ class RoomAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
 
 @admin.register(Track)
-class TrackAdmin(ThroughServicesMixin, admin.ModelAdmin):
+class TrackAdmin(ThroughServicesMixin, ConferenceScopedAdmin):
     list_display = ["name", "conference", "color"]
     list_filter = ["conference"]
     search_fields = ["name"]
@@ -339,7 +380,7 @@ class TrackAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(ThroughServicesMixin, admin.ModelAdmin):
+class SessionAdmin(ThroughServicesMixin, ConferenceScopedAdmin):
     list_display = ["title", "conference", "starts_at", "ends_at", "room", "track", "type", "speaker_names"]
     list_filter = ["conference", DayListFilter, "room", "track", "type", "language"]
     search_fields = ["title", "abstract", "guid", "speakers__name"]
@@ -391,7 +432,7 @@ class LinkedToUserFilter(admin.SimpleListFilter):
 
 
 @admin.register(Speaker)
-class SpeakerAdmin(ThroughServicesMixin, admin.ModelAdmin):
+class SpeakerAdmin(ThroughServicesMixin, ConferenceScopedAdmin):
     list_display = ["name", "conference", "external_id", "user", "session_count"]
     list_filter = ["conference", LinkedToUserFilter]
     search_fields = ["name", "external_id", "bio"]
@@ -410,7 +451,7 @@ class SpeakerAdmin(ThroughServicesMixin, admin.ModelAdmin):
 
 
 @admin.register(Attendance)
-class AttendanceAdmin(admin.ModelAdmin):
+class AttendanceAdmin(ConferenceScopedAdmin):
     list_display = ["user", "conference", "status", "badge_code", "registered_at", "checked_in_at", "checked_in_by"]
     list_filter = ["conference", "status"]
     search_fields = ["badge_code", "user__first_name", "user__last_name", "user__username", "user__company"]
@@ -433,7 +474,9 @@ class AttendanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Bookmark)
-class BookmarkAdmin(admin.ModelAdmin):
+class BookmarkAdmin(ConferenceScopedAdmin):
+    conference_path = "session__conference"
+
     list_display = ["user", "session", "created_at", "reminded_at"]
     list_filter = ["session__conference"]
     autocomplete_fields = ["user", "session"]

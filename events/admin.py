@@ -11,10 +11,11 @@ import csv
 from django.contrib import admin
 from django.http import HttpResponse
 
+from conferences.admin_scope import ConferenceScopedAdmin, ScopedTabularInline
 from events.models import RSVP, Event
 
 
-class RSVPInline(admin.TabularInline):
+class RSVPInline(ScopedTabularInline):
     model = RSVP
     fields = ["user", "status", "created_at", "checked_in_at", "checked_in_by"]
     readonly_fields = fields
@@ -27,7 +28,7 @@ class RSVPInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ConferenceScopedAdmin):
     list_display = ["title", "conference", "starts_at", "location", "capacity", "going_count", "waitlist_count", "host"]
     list_filter = ["conference", "starts_at"]
     search_fields = ["title", "description", "location", "host__username", "host__first_name", "host__last_name"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import Avg, Count, QuerySet
 
+from conferences.admin_scope import ConferenceScopedAdmin, ScopedTabularInline
 from live import services
 from live.models import (
     Feedback,
@@ -22,7 +23,7 @@ from live.models import (
 )
 
 
-class QuestionModerationInline(admin.TabularInline):
+class QuestionModerationInline(ScopedTabularInline):
     model = QuestionModeration
     fields = ["action", "by", "at"]
     readonly_fields = fields
@@ -44,7 +45,8 @@ def _moderation(action: str, description: str):
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(ConferenceScopedAdmin):
+    conference_path = "session__conference"
     # The author is shown even for anonymous questions: anonymity is towards the audience, not the audit.
     list_display = ["text", "session", "author", "is_anonymous", "vote_count", "status", "is_pinned", "created_at"]
     list_filter = ["status", "is_pinned", "session__conference", "session"]
@@ -81,7 +83,7 @@ class QuestionAdmin(admin.ModelAdmin):
         return question.votes
 
 
-class PollOptionInline(admin.TabularInline):
+class PollOptionInline(ScopedTabularInline):
     model = PollOption
     fields = ["position", "text", "vote_count"]
     readonly_fields = fields
@@ -106,7 +108,8 @@ def close_polls(modeladmin: admin.ModelAdmin, request, queryset: QuerySet[Poll])
 
 
 @admin.register(Poll)
-class PollAdmin(admin.ModelAdmin):
+class PollAdmin(ConferenceScopedAdmin):
+    conference_path = "session__conference"
     list_display = ["question", "session", "status", "vote_count", "created_at", "closed_at"]
     list_filter = ["status", "session__conference", "session"]
     search_fields = ["question"]
@@ -128,7 +131,8 @@ class PollAdmin(admin.ModelAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
+class FeedbackAdmin(ConferenceScopedAdmin):
+    conference_path = "session__conference"
     list_display = ["session", "rating", "comment", "updated_at"]
     list_filter = ["rating", "session__conference", "session"]
     search_fields = ["comment", "session__title"]
@@ -140,7 +144,7 @@ class FeedbackAdmin(admin.ModelAdmin):
 
 
 @admin.register(SessionFeedbackSummary)
-class SessionFeedbackSummaryAdmin(admin.ModelAdmin):
+class SessionFeedbackSummaryAdmin(ConferenceScopedAdmin):
     """Each session of a conference with its number of ratings and their average."""
 
     list_display = ["title", "conference", "starts_at", "feedback_count", "average_rating"]

@@ -23,6 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from conferences.admin_scope import ConferenceScopedAdmin, ScopedTabularInline, conferences_for
 from conferences.models import Conference
 from ibw.errors import ApplicationError
 from meetings.models import Meeting, MeetingStatus, MeetingTable, MeetingWindow
@@ -91,14 +92,14 @@ class MeetingWindowAddForm(forms.ModelForm):
         return data
 
 
-class MeetingTableInline(admin.TabularInline):
+class MeetingTableInline(ScopedTabularInline):
     model = MeetingTable
     fields = ["name", "position"]
     extra = 0
 
 
 @admin.register(MeetingWindow)
-class MeetingWindowAdmin(admin.ModelAdmin):
+class MeetingWindowAdmin(ConferenceScopedAdmin):
     list_display = ["id", "conference", "starts_at", "ends_at", "slot_minutes", "table_count", "links"]
     list_filter = ["conference"]
     list_select_related = ["conference"]
@@ -165,7 +166,7 @@ class MeetingWindowAdmin(admin.ModelAdmin):
         """One row per slot, one column per table: who meets there (accepted meetings only)."""
         if not self.has_view_permission(request):
             raise Http404
-        window = get_object_or_404(MeetingWindow.objects.select_related("conference"), pk=window_id)
+        window = get_object_or_404(self.get_queryset(request).select_related("conference"), pk=window_id)
         zone = ZoneInfo(window.conference.timezone)
         tables = list(window.tables.order_by("position", "id"))
         meetings = Meeting.objects.filter(slot__window=window, status=MeetingStatus.ACCEPTED).select_related(
@@ -203,7 +204,7 @@ class DayExportForm(forms.Form):
 
 
 @admin.register(Meeting)
-class MeetingAdmin(admin.ModelAdmin):
+class MeetingAdmin(ConferenceScopedAdmin):
     list_display = ["id", "conference", "starts_at", "table", "requester", "recipient", "status", "reminded_at"]
     list_filter = ["status", "conference"]
     search_fields = [
@@ -247,5 +248,5 @@ class MeetingAdmin(admin.ModelAdmin):
             return HttpResponse(
                 "Give ?conference=<slug>&day=YYYY-MM-DD.", status=400, content_type="text/plain; charset=utf-8"
             )
-        conference = get_object_or_404(Conference, slug=form.cleaned_data["conference"])
+        conference = get_object_or_404(conferences_for(request), slug=form.cleaned_data["conference"])
         return meetings_csv(conference, form.cleaned_data["day"])

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
+from conferences.admin_scope import ConferenceScopedAdmin, ScopedTabularInline
 from ibw.errors import ApplicationError
 from quests.models import (
     PointsEntry,
@@ -49,7 +50,7 @@ class TaskForm(forms.ModelForm):
         return cleaned
 
 
-class TaskInline(admin.TabularInline):
+class TaskInline(ScopedTabularInline):
     model = Task
     form = TaskForm
     extra = 1
@@ -82,7 +83,7 @@ class QuestForm(forms.ModelForm):
 
 
 @admin.register(Quest)
-class QuestAdmin(admin.ModelAdmin):
+class QuestAdmin(ConferenceScopedAdmin):
     form = QuestForm
     list_display = ["title", "conference", "starts_at", "ends_at", "bonus_points", "is_active"]
     list_filter = ["is_active", "conference"]
@@ -118,7 +119,8 @@ def reject_submissions(modeladmin, request, queryset):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(ConferenceScopedAdmin):
+    conference_path = "task__quest__conference"
     list_display = ["id", "user", "task", "status", "proof_url", "points_awarded", "created_at"]
     list_filter = ["task__quest__conference", "status", "task__type", "task__quest"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "task__title"]
@@ -131,7 +133,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(admin.ModelAdmin):
+class PointsEntryAdmin(ConferenceScopedAdmin):
     """The ledger is append-only: read here, written only by the quests services."""
 
     list_display = ["user", "points", "reason", "source", "conference", "created_at"]
@@ -150,7 +152,8 @@ class PointsEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(QuestCompletion)
-class QuestCompletionAdmin(admin.ModelAdmin):
+class QuestCompletionAdmin(ConferenceScopedAdmin):
+    conference_path = "quest__conference"
     list_display = ["quest", "user", "completed_at"]
     list_filter = ["quest__conference", "quest"]
     list_select_related = ["quest", "user"]
@@ -163,7 +166,8 @@ class QuestCompletionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(ConferenceScopedAdmin):
+    conference_path = "quest__conference"
     list_display = ["title", "quest", "stock", "created_at"]
     list_filter = ["quest__conference", "quest"]
     list_select_related = ["quest"]
@@ -204,9 +208,10 @@ def export_claims_csv(modeladmin, request, queryset):
 
 
 @admin.register(RewardClaim)
-class RewardClaimAdmin(admin.ModelAdmin):
+class RewardClaimAdmin(ConferenceScopedAdmin):
     """The desk's list: find a code, hand the item out. Claims are made only through the API."""
 
+    conference_path = "reward__quest__conference"
     list_display = ["code", "reward", "user", "created_at", "handed_out_at", "handed_out_by"]
     list_filter = [
         "reward__quest__conference",
@@ -224,7 +229,7 @@ class RewardClaimAdmin(admin.ModelAdmin):
 
 
 @admin.register(SprintWin)
-class SprintWinAdmin(admin.ModelAdmin):
+class SprintWinAdmin(ConferenceScopedAdmin):
     list_display = ["conference", "day", "rank", "user", "points", "created_at"]
     list_filter = ["conference", "day"]
     list_select_related = ["conference", "user"]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Count, F, Max, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 
-from conferences.models import Conference
+from conferences.models import Conference, ConferenceOrganizer
 from ibw.errors import NotFound
 from quests import leaderboard
 from quests.invites import checked_in_invitee_counts
@@ -30,12 +30,20 @@ from users.models import User
 def quests_visible_to(
     user: User | None, *, include_inactive: bool = False, conference: str | None = None
 ) -> QuerySet[Quest]:
-    """Quests a caller may see (admins: inactive ones too), with conference and tasks loaded."""
+    """
+    Quests a caller may see, with conference and tasks loaded: active ones,
+    inactive ones of the conferences ``user`` co-organizes (a subquery, no
+    extra query), and every inactive one for admins (``include_inactive``).
+    """
     quests = Quest.objects.select_related("conference").prefetch_related(
         Prefetch("tasks", queryset=Task.objects.order_by("order", "id"))
     )
     if not include_inactive:
-        quests = quests.filter(is_active=True)
+        visible = Q(is_active=True)
+        if user is not None:
+            organized = ConferenceOrganizer.objects.filter(user=user).values("conference_id")
+            visible |= Q(conference_id__in=organized)
+        quests = quests.filter(visible)
     if conference:
         quests = quests.filter(conference__slug=conference)
     return quests.order_by("id")
@@ -159,8 +167,13 @@ def users_who_completed(quest_id: int) -> QuerySet[User]:
     )
 
 
-def submissions_for_review(*, status: str | None = None, quest_id: int | None = None) -> QuerySet[Submission]:
+def submissions_for_review(
+    *, status: str | None = None, quest_id: int | None = None, conference_ids: Collection[int] | None = None
+) -> QuerySet[Submission]:
+    """Submissions newest first; ``conference_ids`` limits them to those conferences' quests (co-organizers)."""
     submissions = Submission.objects.select_related("task", "user").order_by("-created_at", "-id")
+    if conference_ids is not None:
+        submissions = submissions.filter(task__quest__conference_id__in=conference_ids)
     if status:
         submissions = submissions.filter(status=status)
     if quest_id:
@@ -267,3 +280,8 @@ def quest_funnels(conference_id: int) -> list[QuestFunnel]:
         stages.append(("Completed", quest.completed))
         funnels.append(QuestFunnel(quest_id=quest.pk, title=quest.title, tasks=quest.task_total, stages=stages))
     return funnels
+
+
+def quest_in_conference(quest_id: int, *, slug: str) -> bool:
+    """Whether the quest belongs to the conference ``slug`` (a broadcast to its completers stays there)."""
+    return Quest.objects.filter(pk=quest_id, conference__slug=slug).exists()

@@ -7,7 +7,9 @@ from rest_framework.views import APIView
 
 from broadcasts import audiences, selectors, services
 from broadcasts.api import serializers as s
-from ibw.api import IsAdmin, actor
+from broadcasts.models import Broadcast
+from conferences.organizers import IsAdminOrCoOrganizer, check_manages, managed_conference_slugs
+from ibw.api import actor, is_admin
 
 NOT_FOUND = {404: OpenApiResponse(description="Error body: NOT_FOUND")}
 ADMIN_ERRORS = {
@@ -17,10 +19,22 @@ ADMIN_ERRORS = {
 }
 
 
+def _check_audience(request, audience: dict) -> None:
+    """A co-organizer reaches only people of a conference they organize; everyone at once is for admins."""
+    check_manages(request, slug=audience.get("conference") or None)
+
+
+def _access_broadcast(request, pk: int) -> Broadcast:
+    """The broadcast, or 404; 403 for a co-organizer when its audience is not their conference's."""
+    broadcast = selectors.access_broadcast(pk)
+    _check_audience(request, broadcast.audience)
+    return broadcast
+
+
 class BroadcastPreviewView(APIView):
     """How many people an audience reaches right now."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [IsAdminOrCoOrganizer]
 
     @extend_schema(
         request=s.BroadcastPreviewInputSerializer,
@@ -30,15 +44,18 @@ class BroadcastPreviewView(APIView):
     def post(self, request):
         data = s.BroadcastPreviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        _check_audience(request, data.validated_data["audience"])
         return Response({"total": audiences.preview_audience(data.validated_data["audience"])})
 
 
 class BroadcastListCreateView(generics.ListAPIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [IsAdminOrCoOrganizer]
     serializer_class = s.BroadcastSerializer
 
     def get_queryset(self):
-        return selectors.broadcasts()
+        if is_admin(self.request):
+            return selectors.broadcasts()
+        return selectors.broadcasts(conference_slugs=managed_conference_slugs(self.request.user))
 
     @extend_schema(tags=["broadcasts"])
     def get(self, request, *args, **kwargs):
@@ -52,23 +69,24 @@ class BroadcastListCreateView(generics.ListAPIView):
     def post(self, request):
         data = s.BroadcastCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        _check_audience(request, data.validated_data["audience"])
         created_by = actor(request)
         broadcast = services.create_broadcast(**data.validated_data, created_by=created_by)
         return Response(s.BroadcastSerializer(broadcast).data, status=status.HTTP_201_CREATED)
 
 
 class BroadcastDetailView(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [IsAdminOrCoOrganizer]
 
     @extend_schema(responses={200: s.BroadcastSerializer, **ADMIN_ERRORS, **NOT_FOUND}, tags=["broadcasts"])
     def get(self, request, pk: int):
-        return Response(s.BroadcastSerializer(selectors.access_broadcast(pk)).data)
+        return Response(s.BroadcastSerializer(_access_broadcast(request, pk)).data)
 
 
 class BroadcastCancelView(APIView):
     """Stop a broadcast: what has not been sent yet is not sent; 409 when it already finished."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [IsAdminOrCoOrganizer]
 
     @extend_schema(
         request=None,
@@ -76,5 +94,5 @@ class BroadcastCancelView(APIView):
         tags=["broadcasts"],
     )
     def post(self, request, pk: int):
-        broadcast = services.cancel_broadcast(selectors.access_broadcast(pk))
+        broadcast = services.cancel_broadcast(_access_broadcast(request, pk))
         return Response(s.BroadcastSerializer(broadcast).data)

@@ -1,4 +1,8 @@
-"""``/api/v1/conferences/{slug}/organizers/``: admins name a conference's co-organizers."""
+"""
+``/api/v1/conferences/{slug}/organizers/``: admins name a conference's
+co-organizers; the co-organizers may read the list. Naming one is granting a
+right, so it stays with admins (``docs/architecture.md``, co-organizers).
+"""
 
 from __future__ import annotations
 
@@ -33,9 +37,10 @@ class OrganizerAddInputSerializer(serializers.Serializer):
 
 @extend_schema(tags=TAGS)
 class OrganizerListView(APIView):
-    """The conference's co-organizers (unpaginated: a handful of people)."""
+    """The conference's co-organizers (unpaginated: a handful of people); they read it, admins change it."""
 
-    permission_classes = [IsAdmin]
+    def get_permissions(self):
+        return [IsAdmin()] if self.request.method == "POST" else [organizers.CanManageConference()]
 
     @extend_schema(responses={200: inline_serializer("OrganizerList", {"results": OrganizerSerializer(many=True)})})
     def get(self, request, slug: str):

@@ -20,9 +20,8 @@ from conferences import selectors, services, sync
 from conferences.api import serializers as s
 from conferences.calendar import badge_png, conference_calendar
 from conferences.models import Session, Speaker
-from conferences.organizers import CanManageConference, may_manage
+from conferences.organizers import CanManageConference, ReadPublicWriteManager, may_manage
 from ibw.api import (
-    IsAdmin,
     IsAuthenticatedUser,
     IsStaffRole,
     NonJSONViewMixin,
@@ -124,7 +123,7 @@ class ConferenceListView(generics.ListAPIView):
 
 @extend_schema(tags=TAGS)
 class ConferenceDetailView(APIView):
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(responses=s.ConferenceSerializer)
     def get(self, request, slug: str):
@@ -145,7 +144,7 @@ class ConferenceDetailView(APIView):
 class ScheduleImportView(APIView):
     """Import a frab-compatible ``schedule.json`` (the request body) into the conference."""
 
-    permission_classes = [IsAdmin]
+    permission_classes = [CanManageConference]
     parser_classes = [JSONParser]
 
     @extend_schema(
@@ -161,7 +160,7 @@ class ScheduleImportView(APIView):
 class ScheduleSyncView(APIView):
     """Fetch the conference's ``schedule_url`` and import it now."""
 
-    permission_classes = [IsAdmin | CanManageConference]
+    permission_classes = [CanManageConference]
 
     @extend_schema(
         request=None,
@@ -187,7 +186,7 @@ class SessionListView(generics.ListAPIView):
     caller, with their bookmarks).
     """
 
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
     serializer_class = s.SessionSerializer
     queryset = Session.objects.none()  # for the schema; get_queryset builds the real one
 
@@ -284,7 +283,7 @@ class SessionListView(generics.ListAPIView):
 
 @extend_schema(tags=TAGS)
 class SessionDetailView(APIView):
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(responses=s.SessionSerializer)
     def get(self, request, slug: str, session_id: int):
@@ -346,7 +345,7 @@ class MyAgendaView(APIView):
 
 @extend_schema(tags=TAGS)
 class SpeakerListView(generics.ListAPIView):
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
     serializer_class = s.SpeakerSerializer
     queryset = Speaker.objects.none()  # for the schema; get_queryset builds the real one
 
@@ -369,7 +368,7 @@ class SpeakerListView(generics.ListAPIView):
 
 @extend_schema(tags=TAGS)
 class SpeakerDetailView(APIView):
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(responses=s.SpeakerDetailSerializer)
     def get(self, request, slug: str, speaker_id: int):
@@ -396,7 +395,7 @@ class SpeakerDetailView(APIView):
 class RoomListView(APIView):
     """Unpaginated: the conference's rooms, for the agenda's room filter."""
 
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(responses=unpaginated_schema(s.RoomSerializer))
     def get(self, request, slug: str):
@@ -414,9 +413,9 @@ class RoomListView(APIView):
 
 @extend_schema(tags=TAGS)
 class RoomDetailView(APIView):
-    """Admins rename, reorder or delete a room (its sessions stay, without a room)."""
+    """Admins and co-organizers rename, reorder or delete a room (its sessions stay, without a room)."""
 
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(operation_id="conferences_room_retrieve", responses=s.RoomSerializer)
     def get(self, request, slug: str, room_id: int):
@@ -442,7 +441,7 @@ class RoomDetailView(APIView):
 class TrackListView(APIView):
     """Unpaginated: the conference's tracks, for the agenda's track filter."""
 
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(responses=unpaginated_schema(s.TrackSerializer))
     def get(self, request, slug: str):
@@ -460,9 +459,9 @@ class TrackListView(APIView):
 
 @extend_schema(tags=TAGS)
 class TrackDetailView(APIView):
-    """Admins rename, recolour or delete a track (its sessions stay, without a track)."""
+    """Admins and co-organizers rename, recolour or delete a track (its sessions stay, without a track)."""
 
-    permission_classes = [ReadPublicWriteAdmin]
+    permission_classes = [ReadPublicWriteManager]
 
     @extend_schema(operation_id="conferences_track_retrieve", responses=s.TrackSerializer)
     def get(self, request, slug: str, track_id: int):

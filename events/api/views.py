@@ -9,6 +9,7 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conferences.organizers import check_manages, organizes, organizes_any
 from events import selectors, services
 from events.api import serializers as s
 from events.models import RSVP
@@ -25,12 +26,30 @@ TAGS = ["events"]
 
 
 class IsHostOrAdmin(IsUserOrAdmin):
-    """The event's host, or an admin."""
+    """The event's host, an admin, or a co-organizer of the event's conference."""
 
-    message = "Only the event's host or an admin may do this."
+    message = "Only the event's host, its conference's organizers or an admin may do this."
 
     def has_object_permission(self, request, view, event) -> bool:
-        return is_admin(request) or (event.host_id is not None and event.host_id == request.user.pk)
+        if is_admin(request) or (event.host_id is not None and event.host_id == request.user.pk):
+            return True
+        return event.conference_id is not None and organizes(request.user, event.conference)
+
+
+class CreatesEvents(IsOrganizer):
+    """
+    Organizers (the role) and admins create any side event; a co-organizer
+    creates them for their conferences only (the view checks the body's
+    ``conference`` with ``check_manages``).
+    """
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) or organizes_any(request.user)
+
+
+def _check_conference_of(request, conference) -> None:
+    """A co-organizer (not host, organizer or admin) may set only a conference they co-organize."""
+    check_manages(request, conference_id=conference.pk if conference is not None else None)
 
 
 def _moment(request, name: str) -> datetime | None:
@@ -56,7 +75,7 @@ class EventListView(generics.ListAPIView):
 
     def get_permissions(self):
         if self.request.method == "POST":
-            return [IsOrganizer()]
+            return [CreatesEvents()]
         return [permissions.AllowAny()]
 
     def get_queryset(self):
@@ -84,6 +103,8 @@ class EventListView(generics.ListAPIView):
     def post(self, request):
         data = s.EventWriteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if not IsOrganizer().has_permission(request, self):
+            _check_conference_of(request, data.validated_data.get("conference"))
         event = services.create_event(host=actor(request), **data.validated_data)
         event = selectors.access_event(event.pk, user=actor(request))
         return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
@@ -106,6 +127,10 @@ class EventDetailView(APIView):
         self.check_object_permissions(request, event)
         data = s.EventWriteInputSerializer(data=request.data, partial=True, context={"event": event})
         data.is_valid(raise_exception=True)
+        is_host = event.host_id is not None and event.host_id == request.user.pk
+        if "conference" in data.validated_data and not (is_host or is_admin(request)):
+            # A co-organizer may not move an event out of their conferences.
+            _check_conference_of(request, data.validated_data["conference"])
         services.update_event(event, **data.validated_data)
         return Response(s.EventSerializer(selectors.access_event(event_id, user=actor(request))).data)
 

@@ -6,8 +6,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conferences.organizers import IsAdminOrCoOrganizer, check_manages, managed_conference_ids, organizes_any
 from conferences.selectors import access_conference
-from ibw.api import IsAdmin, IsAuthenticatedUser, IsUserOrAdmin, PageNumberPagination, actor, is_admin
+from ibw.api import IsAuthenticatedUser, IsUserOrAdmin, PageNumberPagination, actor, is_admin
 from quests.api import serializers as s
 from quests.models import Reward
 from quests.selectors import (
@@ -37,17 +38,22 @@ from quests.services import (
 )
 
 
-class ReadUserWriteAdmin(IsUserOrAdmin):
-    message = "Only admins may do this."
+class ReadUserWriteManager(IsUserOrAdmin):
+    """
+    Logged-in users read; admins and co-organizers write (the view then checks
+    that the quest's conference is one the co-organizer organizes).
+    """
+
+    message = "Only admins and conference organizers may do this."
 
     def has_permission(self, request: Request, view) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return super().has_permission(request, view)
-        return is_admin(request)
+        return is_admin(request) or organizes_any(request.user)
 
 
 class QuestListView(generics.ListAPIView):
-    permission_classes = [ReadUserWriteAdmin]
+    permission_classes = [ReadUserWriteManager]
     serializer_class = s.QuestSerializer
     pagination_class = PageNumberPagination
 
@@ -83,6 +89,12 @@ class QuestListView(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = s.QuestCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        conference = data.validated_data.get("conference")
+        # A quest without a conference is everyone's: admins only.
+        check_manages(request, conference_id=conference.pk if conference is not None else None)
+        if (prerequisite := data.validated_data.get("prerequisite")) is not None:
+            # Nor may a co-organizer chain their quest to another conference's.
+            check_manages(request, conference_id=prerequisite.conference_id)
         quest = create_quest(**data.validated_data)
         quest = access_quest(None, quest.pk, include_inactive=True)
         return Response(s.QuestSerializer(quest, context={"request": request}).data, status=201)
@@ -122,7 +134,9 @@ class SubmissionCreateView(APIView):
 
 
 class SubmissionListView(generics.ListAPIView):
-    permission_classes = [IsAdmin]
+    """Submissions to review: all of them for admins, their conferences' for co-organizers."""
+
+    permission_classes = [IsAdminOrCoOrganizer]
     serializer_class = s.SubmissionSerializer
     pagination_class = PageNumberPagination
 
@@ -130,7 +144,9 @@ class SubmissionListView(generics.ListAPIView):
         filters = s.SubmissionFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return submissions_for_review(
-            status=filters.validated_data.get("status"), quest_id=filters.validated_data.get("quest")
+            status=filters.validated_data.get("status"),
+            quest_id=filters.validated_data.get("quest"),
+            conference_ids=None if is_admin(self.request) else managed_conference_ids(self.request.user),
         )
 
     @extend_schema(operation_id="quests_submissions_list", parameters=[s.SubmissionFilterSerializer])
@@ -139,7 +155,7 @@ class SubmissionListView(generics.ListAPIView):
 
 
 class SubmissionReviewView(APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [IsAdminOrCoOrganizer]
 
     @extend_schema(
         operation_id="quests_submissions_review",
@@ -149,6 +165,7 @@ class SubmissionReviewView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         submission = access_submission(pk)
+        check_manages(request, conference_id=submission.task.quest.conference_id)
         data = s.SubmissionReviewInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         submission = review_submission(submission, reviewer=actor(request), **data.validated_data)
@@ -224,7 +241,7 @@ class InvitedByView(APIView):
 
 
 class RewardListView(generics.ListAPIView):
-    permission_classes = [ReadUserWriteAdmin]
+    permission_classes = [ReadUserWriteManager]
     serializer_class = s.RewardSerializer
     pagination_class = PageNumberPagination
 
@@ -243,6 +260,7 @@ class RewardListView(generics.ListAPIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         quest = access_quest(None, pk, include_inactive=True)
+        check_manages(request, conference_id=quest.conference_id)
         data = s.RewardCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reward = create_reward(quest, **data.validated_data)

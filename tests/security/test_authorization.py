@@ -7,7 +7,10 @@ operation is classified below, so a new endpoint that nobody classified fails
 - admin operations: no credentials or a wrong ``X-Admin-Key`` → 401, a
   normal user's JWT → 403 ``PERMISSION_DENIED``;
 - role and host operations: a normal user → 403;
-- another user's private object → 404, never 403.
+- another user's private object → 404, never 403;
+- co-organizers: every operation classified again for a co-organizer of the
+  world's conference and one of another conference, with the status each gets
+  (``CO_ORGANIZER``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from broadcasts.models import Broadcast
+from conferences.organizers import add_organizer
 from connections.models import Connection
 from live.models import Poll, PollOption, Question
 from meetings.services import create_meeting_window, request_meeting
@@ -178,6 +182,166 @@ USER = {
 }
 
 
+# --- Co-organizers -----------------------------------------------------------------------
+#
+# Every operation, as (status for a co-organizer of the world's conference,
+# status for a co-organizer of another conference), each calling with an
+# empty JSON body (or the body in CO_ORGANIZER_BODIES). A new operation that
+# is not classified here fails test_every_operation_is_classified_for_co_organizers.
+
+# Admin paths of one conference: its co-organizers do what an admin does
+# (a 400 is the empty body refused after the permission check); others 403.
+CO_ORGANIZER_MANAGES = {
+    "GET /api/v1/admin/broadcasts/{id}/": (200, 403),
+    "POST /api/v1/admin/broadcasts/{id}/cancel/": (200, 403),
+    "PATCH /api/v1/conferences/{slug}/": (200, 403),
+    "POST /api/v1/conferences/{slug}/check-ins/": (400, 403),
+    "POST /api/v1/conferences/{slug}/meeting-windows/": (400, 403),
+    "GET /api/v1/conferences/{slug}/organizers/": (200, 403),
+    "POST /api/v1/conferences/{slug}/rooms/": (400, 403),
+    "DELETE /api/v1/conferences/{slug}/rooms/{room_id}/": (204, 403),
+    "PATCH /api/v1/conferences/{slug}/rooms/{room_id}/": (200, 403),
+    "POST /api/v1/conferences/{slug}/schedule-import/": (400, 403),
+    "POST /api/v1/conferences/{slug}/schedule-sync/": (409, 403),
+    "POST /api/v1/conferences/{slug}/sessions/": (400, 403),
+    "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/": (204, 403),
+    "PATCH /api/v1/conferences/{slug}/sessions/{session_id}/": (200, 403),
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/feedback/": (200, 403),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/polls/": (400, 403),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/polls/{poll_id}/close/": (200, 403),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/questions/{question_id}/moderate/": (400, 403),
+    "POST /api/v1/conferences/{slug}/speakers/": (400, 403),
+    "DELETE /api/v1/conferences/{slug}/speakers/{speaker_id}/": (204, 403),
+    "PATCH /api/v1/conferences/{slug}/speakers/{speaker_id}/": (200, 403),
+    "POST /api/v1/conferences/{slug}/tracks/": (400, 403),
+    "DELETE /api/v1/conferences/{slug}/tracks/{track_id}/": (204, 403),
+    "PATCH /api/v1/conferences/{slug}/tracks/{track_id}/": (200, 403),
+    "DELETE /api/v1/events/{event_id}/": (204, 403),
+    "PATCH /api/v1/events/{event_id}/": (200, 403),
+    "POST /api/v1/events/{event_id}/check-ins/": (400, 403),
+    "POST /api/v1/events/{event_id}/messages/": (400, 403),
+    "GET /api/v1/events/{event_id}/rsvps/": (200, 403),
+    "POST /api/v1/quests/submissions/{id}/review/": (400, 403),
+    "POST /api/v1/quests/{id}/rewards/": (400, 403),
+}
+
+# The conference is named in the body: with a body naming the world's
+# conference, its co-organizers pass and the others get 403.
+CO_ORGANIZER_BODY_SCOPED = {
+    "POST /api/v1/admin/broadcasts/": (201, 403),
+    "POST /api/v1/admin/broadcasts/preview/": (200, 403),
+    "POST /api/v1/events/": (201, 403),
+    "POST /api/v1/quests/": (201, 403),
+}
+
+# Lists without a conference in the path: both may call them, each sees
+# only their conferences' rows (test_co_organizer_lists_show_only_their_conferences).
+CO_ORGANIZER_SCOPED_LISTS = {
+    "GET /api/v1/admin/broadcasts/": (200, 200),
+    "GET /api/v1/quests/submissions/": (200, 200),
+}
+
+# Global: creating a conference and naming co-organizers stay with admins.
+CO_ORGANIZER_ADMIN_ONLY = {
+    "POST /api/v1/conferences/": (403, 403),
+    "POST /api/v1/conferences/{slug}/organizers/": (403, 403),
+    "DELETE /api/v1/conferences/{slug}/organizers/{user_id}/": (403, 403),
+}
+
+# Everything else answers a co-organizer as it answers any logged-in user
+# (the same for both): public reads, the caller's own things, other people's
+# private objects (404), the Telegram webhook (403 without its secret).
+CO_ORGANIZER_AS_USER = {
+    "POST /api/v1/auth/logout/": (400, 400),
+    "POST /api/v1/auth/telegram/": (400, 400),
+    "POST /api/v1/auth/telegram/bot-login/": (201, 201),
+    "GET /api/v1/auth/telegram/bot-login/{token}/": (404, 404),
+    "GET /api/v1/auth/telegram/oidc/": (503, 503),
+    "POST /api/v1/auth/telegram/oidc/": (400, 400),
+    "POST /api/v1/auth/telegram/webapp/": (400, 400),
+    "POST /api/v1/auth/token/refresh/": (400, 400),
+    "GET /api/v1/calendar/{token}.ics": (404, 404),
+    "GET /api/v1/conferences/": (200, 200),
+    "GET /api/v1/conferences/{slug}/": (200, 200),
+    "GET /api/v1/conferences/{slug}/attendance/": (404, 404),
+    "POST /api/v1/conferences/{slug}/attendance/": (201, 201),
+    "GET /api/v1/conferences/{slug}/attendance/badge.png": (404, 404),
+    "GET /api/v1/conferences/{slug}/attendees/": (200, 200),
+    "GET /api/v1/conferences/{slug}/meeting-slots/": (400, 400),
+    "GET /api/v1/conferences/{slug}/meeting-windows/": (200, 200),
+    "GET /api/v1/conferences/{slug}/my-agenda/": (200, 200),
+    "GET /api/v1/conferences/{slug}/rooms/": (200, 200),
+    "GET /api/v1/conferences/{slug}/rooms/{room_id}/": (200, 200),
+    "GET /api/v1/conferences/{slug}/schedule.ics": (200, 200),
+    "GET /api/v1/conferences/{slug}/schedule.json": (200, 200),
+    "GET /api/v1/conferences/{slug}/schedule.xml": (200, 200),
+    "GET /api/v1/conferences/{slug}/sessions/": (200, 200),
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/": (200, 200),
+    "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/bookmark/": (204, 204),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/bookmark/": (201, 201),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/feedback/": (400, 400),
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/polls/": (200, 200),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/polls/{poll_id}/vote/": (400, 400),
+    "GET /api/v1/conferences/{slug}/sessions/{session_id}/questions/": (200, 200),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/questions/": (400, 400),
+    "DELETE /api/v1/conferences/{slug}/sessions/{session_id}/questions/{question_id}/vote/": (204, 204),
+    "POST /api/v1/conferences/{slug}/sessions/{session_id}/questions/{question_id}/vote/": (200, 200),
+    "GET /api/v1/conferences/{slug}/speakers/": (200, 200),
+    "GET /api/v1/conferences/{slug}/speakers/{speaker_id}/": (200, 200),
+    "GET /api/v1/conferences/{slug}/tracks/": (200, 200),
+    "GET /api/v1/conferences/{slug}/tracks/{track_id}/": (200, 200),
+    "GET /api/v1/connections/": (200, 200),
+    "POST /api/v1/connections/": (400, 400),
+    "GET /api/v1/connections/recommendations/": (400, 400),
+    "POST /api/v1/connections/scan/": (400, 400),
+    "DELETE /api/v1/connections/{id}/": (404, 404),
+    "GET /api/v1/connections/{id}/": (404, 404),
+    "POST /api/v1/connections/{id}/accept/": (404, 404),
+    "POST /api/v1/connections/{id}/decline/": (404, 404),
+    "GET /api/v1/events/": (200, 200),
+    "GET /api/v1/events/{event_id}/": (200, 200),
+    "DELETE /api/v1/events/{event_id}/rsvp/": (204, 204),
+    "POST /api/v1/events/{event_id}/rsvp/": (201, 201),
+    "POST /api/v1/integrations/telegram/webhook/": (403, 403),
+    "GET /api/v1/leaderboard/": (200, 200),
+    "GET /api/v1/meetings/": (200, 200),
+    "POST /api/v1/meetings/": (400, 400),
+    "GET /api/v1/meetings/{id}/": (404, 404),
+    "POST /api/v1/meetings/{id}/accept/": (404, 404),
+    "POST /api/v1/meetings/{id}/cancel/": (404, 404),
+    "POST /api/v1/meetings/{id}/decline/": (404, 404),
+    "GET /api/v1/notifications/": (200, 200),
+    "POST /api/v1/notifications/read-all/": (200, 200),
+    "GET /api/v1/notifications/unread-count/": (200, 200),
+    "POST /api/v1/notifications/{id}/read/": (404, 404),
+    "GET /api/v1/quests/": (200, 200),
+    "GET /api/v1/quests/{id}/": (200, 200),
+    "GET /api/v1/quests/{id}/rewards/": (200, 200),
+    "POST /api/v1/quests/{id}/rewards/{rid}/claim/": (409, 409),
+    "GET /api/v1/quests/{quest_id}/tasks/{task_id}/invite/": (404, 404),
+    "POST /api/v1/quests/{quest_id}/tasks/{task_id}/submissions/": (400, 400),
+    "GET /api/v1/users/me/": (200, 200),
+    "PATCH /api/v1/users/me/": (200, 200),
+    "PUT /api/v1/users/me/avatar/": (415, 415),
+    "GET /api/v1/users/me/calendar/": (200, 200),
+    "POST /api/v1/users/me/calendar/": (200, 200),
+    "POST /api/v1/users/me/enrich/": (202, 202),
+    "POST /api/v1/users/me/invited-by/": (400, 400),
+    "GET /api/v1/users/me/points/": (200, 200),
+    "GET /api/v1/users/{user_id}/": (200, 200),
+    "DELETE /api/v1/users/{user_id}/block/": (204, 204),
+    "POST /api/v1/users/{user_id}/block/": (201, 201),
+}
+
+CO_ORGANIZER = {
+    **CO_ORGANIZER_MANAGES,
+    **CO_ORGANIZER_BODY_SCOPED,
+    **CO_ORGANIZER_SCOPED_LISTS,
+    **CO_ORGANIZER_ADMIN_ONLY,
+    **CO_ORGANIZER_AS_USER,
+}
+
+
 def _schema_operations() -> set[str]:
     schema = APIClient().get("/api/schema/?format=json").json()
     return {
@@ -209,7 +373,9 @@ def world():
     notification = Notification.objects.create(user=owner, kind="session_reminder", title="private")
     third = UserFactory()
     connection = Connection.objects.create(from_user=owner, to_user=third)
-    broadcast = Broadcast.objects.create(title="B", audience={"segment": "all"}, channels=["in_app"])
+    broadcast = Broadcast.objects.create(
+        title="B", audience={"segment": "attendees", "conference": conference.slug}, channels=["in_app"]
+    )
     AttendanceFactory(conference=conference, user=owner)
     AttendanceFactory(conference=conference, user=third)
     window = create_meeting_window(
@@ -222,6 +388,7 @@ def world():
     poll = Poll.objects.create(session=session, question="Which?")
     PollOption.objects.bulk_create([PollOption(poll=poll, text=t, position=i) for i, t in enumerate("ab")])
     return {
+        "conference": conference,
         "question_id": question.pk,
         "poll_id": poll.pk,
         "slug": conference.slug,
@@ -278,6 +445,24 @@ def test_every_operation_is_classified():
 
     assert operations - classified == set(), "classify these new operations in this file"
     assert classified - operations == set(), "these classified operations no longer exist"
+
+
+def test_every_operation_is_classified_for_co_organizers():
+    groups = [
+        CO_ORGANIZER_MANAGES,
+        CO_ORGANIZER_BODY_SCOPED,
+        CO_ORGANIZER_SCOPED_LISTS,
+        CO_ORGANIZER_ADMIN_ONLY,
+        CO_ORGANIZER_AS_USER,
+    ]
+
+    operations = _schema_operations()
+
+    assert operations - set(CO_ORGANIZER) == set(), "classify these new operations for co-organizers"
+    assert set(CO_ORGANIZER) - operations == set(), "these classified operations no longer exist"
+    assert sum(len(group) for group in groups) == len(CO_ORGANIZER), "an operation is in two groups"
+    # Every admin operation of the first classification is a decision here, not "as any user".
+    assert (ADMIN | ROLE_OR_HOST | MODERATOR) & set(CO_ORGANIZER_AS_USER) == set()
 
 
 def test_anonymous_is_401_on_every_non_public_operation(world):
@@ -404,3 +589,89 @@ def test_admin_key_and_staff_jwt_pass_moderator_operations(world, admin_api, adm
 
     for client in (admin_api, staff):
         assert client.get(feedback).status_code == 200
+
+
+def _co_organizer_bodies(world: dict) -> dict[str, dict]:
+    """Bodies naming the world's conference, for the operations that take the conference in the body."""
+    slug = world["slug"]
+    start = timezone.now() + timedelta(days=1)
+    return {
+        "POST /api/v1/events/": {
+            "title": "Co-organized",
+            "conference": slug,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+        },
+        "POST /api/v1/quests/": {
+            "title": "Co-organized",
+            "conference": slug,
+            "tasks": [{"title": "Say hi", "type": "code", "points": 5, "config": {"code": "hi"}}],
+        },
+        "POST /api/v1/admin/broadcasts/": {
+            "title": "Doors open",
+            "audience": {"segment": "attendees", "conference": slug},
+            "channels": ["in_app"],
+        },
+        "POST /api/v1/admin/broadcasts/preview/": {"audience": {"segment": "attendees", "conference": slug}},
+    }
+
+
+def _co_organizer_order(operations) -> list[str]:
+    """Reads and writes first, then deletes, the deepest paths first (an event's RSVP before the event)."""
+    return sorted(operations, key=lambda op: (op.startswith("DELETE"), -len(op) if op.startswith("DELETE") else 0, op))
+
+
+def test_co_organizers_get_the_classified_status_on_every_operation(world):
+    """
+    The other conference's co-organizer goes first, so every write they are
+    refused is still there for the world's co-organizer to make.
+    """
+    same, other = UserFactory(), UserFactory()
+    add_organizer(world["conference"], user=same)
+    add_organizer(ConferenceFactory(), user=other)
+    bodies = _co_organizer_bodies(world)
+    failures = {}
+    for position, person in ((1, other), (0, same)):
+        client = client_for(person)
+        for operation in _co_organizer_order(CO_ORGANIZER):
+            method, url = _url(operation, world)
+            response = getattr(client, method.lower())(url, bodies.get(operation, {}), format="json")
+            expected = CO_ORGANIZER[operation][position]
+            refused_right = expected != 403 or response.json().get("code") == "PERMISSION_DENIED"
+            if response.status_code != expected or not refused_right:
+                failures[(operation, "same" if position == 0 else "other")] = (
+                    response.status_code,
+                    response.content[:120],
+                )
+
+    assert failures == {}
+
+
+def test_co_organizer_lists_show_only_their_conferences(world):
+    same, other = UserFactory(), UserFactory()
+    add_organizer(world["conference"], user=same)
+    add_organizer(ConferenceFactory(), user=other)
+    Broadcast.objects.create(title="To all", audience={"segment": "all"}, channels=["in_app"])
+
+    listed = {
+        who: (
+            [row["id"] for row in client_for(person).get("/api/v1/admin/broadcasts/").json()["results"]],
+            [row["id"] for row in client_for(person).get("/api/v1/quests/submissions/").json()["results"]],
+        )
+        for who, person in (("same", same), ("other", other))
+    }
+
+    assert listed == {
+        "same": ([world["broadcast"].pk], [world["submission"].pk]),
+        "other": ([], []),
+    }
+
+
+def test_a_co_organizer_sees_schedule_url_of_their_conference_only(world):
+    same, other = UserFactory(), UserFactory()
+    add_organizer(world["conference"], user=same)
+    add_organizer(ConferenceFactory(), user=other)
+    url = f"/api/v1/conferences/{world['slug']}/"
+
+    assert "schedule_url" in client_for(same).get(url).json()
+    assert "schedule_url" not in client_for(other).get(url).json()
