@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "broadcasts",
     "integrations",
     "bot",
+    "privacy",
     # The project itself, so its project-wide management commands (seed_demo) are found.
     "ibw",
 ]
