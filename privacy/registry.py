@@ -285,7 +285,9 @@ HOLDINGS: tuple[Holding, ...] = (
     ),
     Holding(Submission, "reviewer", U, "submissions_reviewed", ("id", "status", "reviewed_at")),
     Holding(QuestCompletion, "user", D, "quest_completions", ("quest", "quest__title", "completed_at")),
-    Holding(PointsEntry, "user", A, "points", ("points", "reason", "source", "quest", "conference__slug", "created_at")),
+    Holding(
+        PointsEntry, "user", A, "points", ("points", "reason", "source", "quest", "conference__slug", "created_at")
+    ),
     Holding(InviteCode, "user", D, "invite_code", ("code", "created_at")),
     Holding(Invitation, "inviter", D, "invitations_sent", ("invitee", "created_at")),
     Holding(Invitation, "invitee", D, "invited_by", ("inviter", "created_at")),
@@ -295,9 +297,7 @@ HOLDINGS: tuple[Holding, ...] = (
     Holding(RewardClaim, "handed_out_by", U, "rewards_handed_out", ("id", "handed_out_at")),
     Holding(SprintWin, "user", D, "sprint_wins", ("conference__slug", "day", "rank", "points", "created_at")),
     # notifications and broadcasts
-    Holding(
-        Notification, "user", D, "notifications", ("id", "kind", "title", "body", "data", "created_at", "read_at")
-    ),
+    Holding(Notification, "user", D, "notifications", ("id", "kind", "title", "body", "data", "created_at", "read_at")),
     Holding(TelegramDelivery, "user", D, "telegram_messages", ("notification", "channel", "state", "sent_at")),
     Holding(Broadcast, "created_by", U, "broadcasts_created", ("id", "title", "created_at")),
     Holding(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import structlog
 from django.db import transaction
 from django.db.models import Model, QuerySet
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from ibw.tasks import enqueue
 from privacy.registry import EXTRAS, HOLDINGS, Erase, Holding
@@ -24,9 +24,9 @@ def _rows(holding: Holding, user: User) -> QuerySet[Model]:
     return holding.model._default_manager.filter(**{holding.field: user})
 
 
-def _revoke_refresh_tokens(tokens: QuerySet[Model]) -> None:
-    """Blacklist every refresh token in ``tokens`` not blacklisted yet (a refresh or logout then answers 401)."""
-    fresh = tokens.filter(blacklistedtoken__isnull=True)
+def _revoke_refresh_tokens(user: User) -> None:
+    """Blacklist every refresh token of ``user`` not blacklisted yet (a refresh then answers 401)."""
+    fresh = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
     BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in fresh], ignore_conflicts=True)
 
 
@@ -45,7 +45,7 @@ def _apply(holding: Holding, user: User) -> None:
         rows.delete()
         return
     if holding.erase is Erase.REVOKE:
-        _revoke_refresh_tokens(rows)
+        _revoke_refresh_tokens(user)
     rows.update(**{holding.field: None})
 
 
@@ -103,4 +103,3 @@ def erase_user(user: User) -> bool:
         transaction.on_commit(after_commit)
     logger.info("account_erased", user_id=user_id)
     return True
-

@@ -334,7 +334,9 @@ def remove_user(user_id: int) -> int:
     r = client()
     keys = [scope_key(None)]
     for pattern in (f"{_prefix()}:conference:*", f"{_prefix()}:day:*"):
-        keys += [key for key in r.scan_iter(match=pattern, count=1000) if ":tmp:" not in key and not key.endswith(":built")]
+        keys += [
+            key for key in r.scan_iter(match=pattern, count=1000) if ":tmp:" not in key and not key.endswith(":built")
+        ]
     pipe = r.pipeline(transaction=False)
     for key in keys:
         pipe.zrem(key, _member(user_id))

@@ -41,6 +41,9 @@ def test_the_check_reports_a_new_model_with_a_user_foreign_key_one_to_one_or_man
         class Meta:
             app_label = "privacy"
 
+        def __str__(self) -> str:
+            return self.title
+
     assert uncovered(HOLDINGS, [Diary]) == [
         "privacy.Diary.author: erasure, export",
         "privacy.Diary.twin: erasure, export",

@@ -21,7 +21,7 @@ from connections.services import block_user, request_connection
 from events.services import check_in_guest, message_guests, rsvp_event
 from live.models import Feedback, Poll, PollOption, PollVote
 from live.services import ask_question, moderate_question, vote_question
-from meetings.services import accept_meeting, create_meeting_window, request_meeting
+from meetings.services import accept_meeting, cancel_meeting, create_meeting_window, request_meeting
 from notifications.models import Notification, TelegramDelivery
 from quests.models import Reward, RewardClaim, SprintWin, Submission, Task
 from quests.services import accept_invite, award_points, claim_reward, invite_code_for, submit_task
@@ -58,7 +58,7 @@ def build_world() -> World:
     """
     now = timezone.now()
     person = UserFactory(display_name="Erin Erased", company="Gone Inc")
-    other, waiting, third = UserFactory(display_name="Olga Other"), UserFactory(), UserFactory()
+    other, waiting, third, fourth = UserFactory(display_name="Olga Other"), UserFactory(), UserFactory(), UserFactory()
     conference = ConferenceFactory()
     session = SessionFactory(conference=conference, starts_at=now - timedelta(minutes=10))
     # users
@@ -101,14 +101,21 @@ def build_world() -> World:
     rsvp_event(full_event, user=waiting)
     # connections
     request_connection(person, to_user_id=other.pk, message="Hi Olga")
+    request_connection(fourth, to_user_id=person.pk, message="Hi Erin")
     block_user(person, target_id=third.pk)
     block_user(waiting, target_id=person.pk)
     # meetings: an accepted upcoming meeting with other
     window = create_meeting_window(
         conference, starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=3), tables=["T1"]
     )
-    meeting = request_meeting(person, conference=conference, with_user_id=other.pk, starts_at=window.slots.first().starts_at)
+    meeting = request_meeting(
+        person, conference=conference, with_user_id=other.pk, starts_at=window.slots.first().starts_at
+    )
     accept_meeting(other, meeting_id=meeting.pk)
+    asked = request_meeting(
+        other, conference=conference, with_user_id=person.pk, starts_at=window.slots.last().starts_at
+    )
+    cancel_meeting(person, meeting_id=asked.pk)
     # live
     question = ask_question(session, author=person, text="Will my data be erased?")
     theirs = ask_question(session, author=other, text="Olga's question")
