@@ -49,6 +49,7 @@ from connections.models import Block, Connection
 from events.models import RSVP, Event, EventMessage
 from events.services import cancel_rsvp
 from live.models import Feedback, Poll, PollVote, Question, QuestionModeration, QuestionVote
+from live.services import unvote_question
 from meetings.models import OPEN_STATUSES, Meeting, MeetingSeat
 from meetings.services import cancel_meeting
 from notifications.models import Notification, TelegramDelivery
@@ -115,6 +116,12 @@ def _withdraw_rsvps(user: User) -> None:
         RSVP.objects.filter(user=user, event__ends_at__gt=timezone.now()).select_related("event").order_by("event_id")
     ):
         cancel_rsvp(rsvp.event, user=user)
+
+
+def _withdraw_question_votes(user: User) -> None:
+    """Withdraw votes through the live service, so the sessions' sockets get the lowered counts."""
+    for vote in QuestionVote.objects.filter(user=user).select_related("question").order_by("pk"):
+        unvote_question(vote.question, user=user)
 
 
 def _cancel_meetings_as(side: str) -> Callable[[User], None]:
@@ -255,7 +262,7 @@ HOLDINGS: tuple[Holding, ...] = (
         ("id", "session", "session__title", "text", "is_anonymous", "status", "is_pinned", "created_at"),
     ),
     Holding(Question, "moderated_by", U, "questions_moderated", ("id", "status", "moderated_at")),
-    Holding(QuestionVote, "user", D, "question_votes", ("question", "created_at")),
+    Holding(QuestionVote, "user", D, "question_votes", ("question", "created_at"), before=_withdraw_question_votes),
     Holding(QuestionModeration, "by", U, "moderation_actions", ("question", "action", "at")),
     Holding(Poll, "created_by", U, "polls_created", ("id", "question", "created_at")),
     Holding(Poll, "closed_by", U, "polls_closed", ("id", "closed_at")),
