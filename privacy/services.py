@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from ibw.tasks import enqueue
+from notifications.realtime import publish_to_groups, user_group
 from privacy.registry import EXTRAS, HOLDINGS, Erase, Holding
 from quests import leaderboard
 from quests.tasks import rebuild_leaderboard_task
@@ -74,9 +75,10 @@ def erase_user(user: User) -> bool:
     blacklists their refresh tokens and deletes the user row, so access
     tokens answer 401 and a later Telegram login creates a new account.
 
-    On commit: the avatar file is deleted from storage and the person is
-    taken off every leaderboard in Redis (when Redis is down, a rebuild is
-    queued; the beat's reconcile would also find the difference).
+    On commit: their open notification sockets are closed (4401), the avatar
+    file is deleted from storage and the person is taken off every
+    leaderboard in Redis (when Redis is down, a rebuild is queued; the beat's
+    reconcile would also find the difference).
     """
     with transaction.atomic():
         locked = User.objects.select_for_update().filter(pk=user.pk).first()
@@ -87,6 +89,8 @@ def erase_user(user: User) -> bool:
         storage = locked.avatar.storage
         erase_person_rows(locked)
         User.objects.filter(pk=user_id).delete()
+        # Open notification sockets close (4401) on commit; new ones are refused (no such user).
+        publish_to_groups([(user_group(user_id), {})], handler="account_erased")
 
         def after_commit() -> None:
             if avatar_name:

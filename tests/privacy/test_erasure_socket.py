@@ -1,10 +1,12 @@
-"""An erased person's votes leave the live session's counts, pushed like any withdrawn vote."""
+"""Sockets and erasure: votes leave the live counts (pushed), the person's own sockets close."""
 
 from __future__ import annotations
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
 
+from ibw.asgi import application
 from live import services
 from live.models import Question
 from privacy.services import erase_user
@@ -33,3 +35,24 @@ def test_erasure_pushes_the_lowered_vote_count_to_the_session():
 
     assert async_to_sync(scenario)() == 1
     assert Question.objects.get(pk=question.pk).vote_rows.count() == 1
+
+
+def test_erasure_closes_their_open_notification_socket_and_refuses_a_new_one():
+    person = UserFactory()
+    token = _token(person)
+
+    async def scenario() -> tuple[dict, bool, int | None]:
+        communicator = WebsocketCommunicator(application, f"/ws/notifications/?token={token}")
+        connected, _ = await communicator.connect(timeout=15)
+        await sync_to_async(erase_user)(person)
+        closed = await communicator.receive_output(timeout=10)
+        again = WebsocketCommunicator(application, f"/ws/notifications/?token={token}")
+        await again.connect(timeout=15)
+        refused = await again.receive_output(timeout=10)
+        return closed, connected, refused.get("code")
+
+    closed, connected, refused_code = async_to_sync(scenario)()
+
+    assert connected is True
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
+    assert refused_code == 4401
