@@ -9,6 +9,8 @@ from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
 
+from bot.models import ProcessedUpdate
+from conferences.models import PendingSessionChange
 from events.models import RSVP
 from notifications.models import Notification
 from privacy.registry import HOLDINGS, Erase
@@ -78,6 +80,9 @@ def test_erasure_deletes_their_rows_and_keeps_the_ledger_without_them(world, dja
         (None, 10, "Explore: Find the code"),
     ]
     assert RewardClaim.objects.filter(pk__in=before["quests.RewardClaim.user"], user=None).count() == 1
+    # Held without a foreign key: what they sent the bot, and a pending schedule notice's list of people.
+    assert ProcessedUpdate.objects.get(update_id=987654).payload == {}
+    assert PendingSessionChange.objects.get().bookmarkers == [world.other.pk]
 
 
 def test_erasure_tells_the_other_side_of_a_meeting_and_promotes_the_waitlist(world, django_capture_on_commit_callbacks):
