@@ -51,7 +51,13 @@ class JWTAuthentication(jwt_authentication.JWTAuthentication):
     """Bearer access tokens; a bad token answers ``INVALID_TOKEN``."""
 
     def get_user(self, validated_token):
-        user = super().get_user(validated_token)
+        try:
+            user = super().get_user(validated_token)
+        except AuthenticationFailed as exc:
+            # The account was erased (privacy): its tokens are invalid, like an inactive user's.
+            if isinstance(exc.detail, dict) and exc.detail.get("code") == "user_not_found":
+                raise InvalidToken("The account of this token no longer exists.") from None
+            raise
         if not user.is_active:
             raise InvalidToken("User is inactive.")
         return user

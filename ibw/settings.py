@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "integrations",
     "bot",
     "dashboard",
+    "privacy",
     # The project itself, so its project-wide management commands (seed_demo) are found.
     "ibw",
 ]

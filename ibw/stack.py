@@ -21,8 +21,18 @@ PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 
 
+# The demo attendee whose token ``make run`` prints (``manage.py issue_token``).
+DEMO_ATTENDEE_TELEGRAM_ID = "1000001"
+
+
 def _manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+
+
+def _manage_output(*args: str, env: dict[str, str]) -> str:
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def main() -> int:
@@ -64,6 +74,10 @@ def main() -> int:
         _manage("migrate", "--noinput", env=env)
         _manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
         _manage("seed_demo", env=env)
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 (a comparison, not a bind)
+        demo_token = _manage_output(
+            "issue_token", DEMO_ATTENDEE_TELEGRAM_ID, "--create", "--base-url", f"http://{shown}:{port}", env=env
+        )
         commands = {
             # A handshake burst (everyone opening the app at once) needs more than Daphne's 5 s default.
             "web": [
@@ -107,11 +121,11 @@ def main() -> int:
             # Own process groups: a terminal's Ctrl-C reaches us, and we stop
             # the children in order rather than all at once.
             children.append((name, subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)))
-        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104 (a comparison, not a bind)
         print(
             f"\nIBW is running:\n  API    http://{shown}:{port}/api/v1/\n  Docs   http://{shown}:{port}/api/docs/\n"
             f"  Admin  http://{shown}:{port}/admin/\n  Health http://{shown}:{port}/ready\n"
-            "Press Ctrl-C to stop.\n",
+            f"\nThe demo attendee's tokens (python manage.py issue_token {DEMO_ATTENDEE_TELEGRAM_ID} for new ones):\n"
+            f"{demo_token}\nPress Ctrl-C to stop.\n",
             flush=True,
         )
         while not stopping:

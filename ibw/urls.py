@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ibw import health
+from ibw import health, home
 from ibw.errors import page_not_found as page_not_found_view
 
 handler400 = "ibw.errors.bad_request"
@@ -13,6 +13,8 @@ handler404 = "ibw.errors.page_not_found"
 handler500 = "ibw.errors.server_error"
 
 api_v1 = [
+    # First: its users/me/ (users' view plus DELETE, the erasure) shadows users' own route.
+    path("", include("privacy.api.urls")),
     path("", include("users.api.urls")),
     path("", include("conferences.api.urls")),
     path("", include("events.api.urls")),
@@ -26,6 +28,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", home.index, name="home"),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("metrics", health.metrics, name="metrics"),

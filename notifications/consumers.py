@@ -113,3 +113,7 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def push(self, event: dict) -> None:
         await self.send(text_data=json.dumps(event["payload"], separators=(",", ":")))
+
+    async def account_erased(self, event: dict) -> None:
+        """The person erased their account (``privacy``): close as if the token had expired."""
+        await self.close(code=CLOSE_UNAUTHENTICATED)

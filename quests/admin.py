@@ -198,7 +198,7 @@ def export_claims_csv(modeladmin, request, queryset):
                 claim.reward.title,
                 claim.reward.quest.title,
                 claim.user_id,
-                claim.user.get_display_name(),
+                claim.user.get_display_name() if claim.user else "(erased account)",
                 claim.created_at.isoformat(),
                 claim.handed_out_at.isoformat() if claim.handed_out_at else "",
                 str(claim.handed_out_by) if claim.handed_out_by else "",

@@ -114,10 +114,15 @@ def local_day(zone_name: str, at: datetime) -> date:
     return at.astimezone(ZoneInfo(zone_name)).date()
 
 
+def ranked_entries() -> QuerySet[PointsEntry]:
+    """The ledger rows that count on boards: those of people who have not erased their account."""
+    return PointsEntry.objects.filter(user__isnull=False)
+
+
 def day_entries(conference_id: int, zone_name: str, day: date) -> QuerySet[PointsEntry]:
     """The ledger rows that count for ``conference_id``'s sprint of ``day``."""
     start, end = day_bounds(zone_name, day)
-    return PointsEntry.objects.filter(conference_id=conference_id, created_at__gte=start, created_at__lt=end)
+    return ranked_entries().filter(conference_id=conference_id, created_at__gte=start, created_at__lt=end)
 
 
 def _member(user_id: int) -> str:
@@ -230,7 +235,7 @@ def rebuild() -> dict[str, int]:
     r = client()
     token = secrets.token_hex(4)
     high_water = PointsEntry.objects.aggregate(m=Max("id"))["m"] or 0
-    ledger = PointsEntry.objects.filter(id__lte=high_water)
+    ledger = ranked_entries().filter(id__lte=high_water)
     scopes: dict[int | None, dict[str, int]] = {None: {}}
     for row in ledger.values("user_id").annotate(total=Sum("points")).filter(total__gt=0).order_by().iterator():
         scopes[None][_member(row["user_id"])] = -row["total"]
@@ -260,7 +265,7 @@ def rebuild() -> dict[str, int]:
     if stale:
         r.delete(*stale)
     r.set(_built_key(), "1")
-    late = PointsEntry.objects.filter(id__gt=high_water).values_list("user_id", "conference_id").distinct()
+    late = ranked_entries().filter(id__gt=high_water).values_list("user_id", "conference_id").distinct()
     for user_id, conference_id in late:
         sync_user(user_id, conference_id=conference_id)
     return {key: len(members) for key, members in ((scope_key(s), m) for s, m in scopes.items())}
@@ -286,10 +291,11 @@ def reconcile() -> dict:
         count, total, checksum = expected.get(key, (0, 0, 0))
         expected[key] = (count + 1, total + points, checksum + user_id * points)
 
-    for row in PointsEntry.objects.values("user_id").annotate(total=Sum("points")).filter(total__gt=0).order_by():
+    for row in ranked_entries().values("user_id").annotate(total=Sum("points")).filter(total__gt=0).order_by():
         add(scope_key(None), row["user_id"], row["total"])
     for row in (
-        PointsEntry.objects.filter(conference__isnull=False)
+        ranked_entries()
+        .filter(conference__isnull=False)
         .values("conference_id", "user_id")
         .annotate(total=Sum("points"))
         .filter(total__gt=0)
@@ -316,6 +322,25 @@ def reconcile() -> dict:
         logger.warning("leaderboard_out_of_sync", boards=differing[:20], count=len(differing))
         rebuild()
     return {"checked": len(keys), "differing": len(differing), "rebuilt": bool(differing)}
+
+
+def remove_user(user_id: int) -> int:
+    """
+    Take ``user_id`` off every board in Redis: global, per conference and
+    each built sprint day (an erased account, whose ledger rows no longer
+    name them). Return how many boards held them. Idempotent; raises
+    ``RedisError`` (``reconcile`` then finds the difference and rebuilds).
+    """
+    r = client()
+    keys = [scope_key(None)]
+    for pattern in (f"{_prefix()}:conference:*", f"{_prefix()}:day:*"):
+        keys += [
+            key for key in r.scan_iter(match=pattern, count=1000) if ":tmp:" not in key and not key.endswith(":built")
+        ]
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.zrem(key, _member(user_id))
+    return sum(pipe.execute())
 
 
 # --- reads ------------------------------------------------------------------------------
@@ -377,7 +402,7 @@ def from_sql(conference_id: int | None, *, limit: int, user_id: int | None = Non
             if points > 0:
                 me = Standing(user_id, points, 1 + scored.filter(points__gt=points).count())
         return Board(rows, me, "sql")
-    return _from_sql_entries(PointsEntry.objects.filter(conference_id=conference_id), limit=limit, user_id=user_id)
+    return _from_sql_entries(ranked_entries().filter(conference_id=conference_id), limit=limit, user_id=user_id)
 
 
 def _from_sql_entries(entries: QuerySet[PointsEntry], *, limit: int, user_id: int | None) -> Board:

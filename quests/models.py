@@ -145,9 +145,15 @@ class PointsEntry(models.Model):
     ``quest:<id>:bonus``); unique per user, so an award is never written
     twice. ``conference`` is the awarding quest's conference at award time:
     a conference's leaderboard sums exactly these rows.
+
+    ``user`` is null once that person erased their account (``privacy``):
+    the row stays, so totals of what was given out remain true, but counts
+    on no leaderboard.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="points_entries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="points_entries"
+    )
     points = models.IntegerField()
     reason = models.CharField(max_length=300)
     source = models.CharField(max_length=100)
@@ -234,10 +240,15 @@ class Reward(models.Model):
 
 
 class RewardClaim(models.Model):
-    """One person's claim of one reward; ``code`` is shown at the desk, ``handed_out_at`` set there."""
+    """
+    One person's claim of one reward; ``code`` is shown at the desk, ``handed_out_at`` set there.
+    ``user`` is null once that person erased their account: the item stays taken from the stock.
+    """
 
     reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="claims")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reward_claims")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reward_claims"
+    )
     code = models.CharField(max_length=16, unique=True, default=new_claim_code)
     created_at = models.DateTimeField(auto_now_add=True)
     handed_out_at = models.DateTimeField(null=True, blank=True)

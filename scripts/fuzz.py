@@ -181,6 +181,9 @@ def _fuzz(args: argparse.Namespace, issuer: FakeOidcIssuer) -> int:
                     "20",
                     "--generation-database",
                     "none",
+                    # Erasing the fuzzing user would leave every later case a 401 (tests/privacy cover it).
+                    "--exclude-operation-id",
+                    "api_v1_users_me_destroy",
                 ],
                 cwd=BASE_DIR,
                 env=env,

@@ -71,7 +71,8 @@ def test_nul_byte_in_url_is_400_not_a_database_error(api, url):
 
 
 def test_method_not_allowed_has_error_body(user_api):
-    response = user_api.delete("/api/v1/users/me/")
+    # DELETE erases the account (privacy); PUT is what this path does not allow.
+    response = user_api.put("/api/v1/users/me/", {}, format="json")
 
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"

@@ -80,7 +80,42 @@ def ensure_superuser(email: str, *, password: str, **fields: Any) -> tuple[User,
     return User.objects.create_superuser(email, password, **fields), True
 
 
+def find_user(identifier: str) -> User | None:
+    """The user with this Telegram id (digits) or email (anything with an ``@``); None when there is none."""
+    identifier = identifier.strip()
+    if identifier.isdigit():
+        return User.objects.filter(telegram_id=int(identifier)).first()
+    if "@" in identifier:
+        return User.objects.filter(email__iexact=identifier).first()
+    raise ValueError("Give a Telegram id (digits) or an email address.")
+
+
+def ensure_demo_attendee(identifier: str) -> tuple[User, bool]:
+    """
+    Return the user with this Telegram id or email, creating a demo attendee
+    ("Demo Attendee", no password) when there is none; the bool says whether
+    they were created. Safe when two calls race (the unique column decides).
+    Raises ``ValueError`` for an identifier that is neither.
+    """
+    found = find_user(identifier)
+    if found is not None:
+        return found, False
+    identifier = identifier.strip()
+    fields: dict[str, Any] = {"first_name": "Demo", "last_name": "Attendee", "roles": ["attendee"]}
+    try:
+        with transaction.atomic():
+            if identifier.isdigit():
+                return User.objects.create_user(telegram_id=int(identifier), **fields), True
+            return User.objects.create_user(identifier, **fields), True
+    except IntegrityError:
+        user = find_user(identifier)
+        if user is None:
+            raise
+        return user, False
+
+
 def issue_tokens(user: User) -> dict[str, str]:
+    """A new access and refresh token pair for ``user`` (the refresh token is recorded, so it can be revoked)."""
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 

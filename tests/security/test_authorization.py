@@ -179,6 +179,8 @@ USER = {
     "POST /api/v1/users/me/calendar/",
     "POST /api/v1/users/me/enrich/",
     "GET /api/v1/users/me/points/",
+    "DELETE /api/v1/users/me/",
+    "GET /api/v1/users/me/export/",
 }
 
 
