@@ -330,6 +330,8 @@ CO_ORGANIZER_AS_USER = {
     "POST /api/v1/users/me/enrich/": (202, 202),
     "POST /api/v1/users/me/invited-by/": (400, 400),
     "GET /api/v1/users/me/points/": (200, 200),
+    "GET /api/v1/users/me/export/": (200, 200),
+    "DELETE /api/v1/users/me/": (204, 204),  # the shortest delete, so the last call of each person
     "GET /api/v1/users/{user_id}/": (200, 200),
     "DELETE /api/v1/users/{user_id}/block/": (204, 204),
     "POST /api/v1/users/{user_id}/block/": (201, 201),
