@@ -14,6 +14,7 @@ handler500 = "ibw.errors.server_error"
 
 api_v1 = [
     path("", include("users.api.urls")),
+    path("", include("uploads.api.urls")),
     path("", include("conferences.api.urls")),
     path("", include("events.api.urls")),
     path("", include("connections.api.urls")),

@@ -160,7 +160,7 @@ def users_who_completed(quest_id: int) -> QuerySet[User]:
 
 
 def submissions_for_review(*, status: str | None = None, quest_id: int | None = None) -> QuerySet[Submission]:
-    submissions = Submission.objects.select_related("task", "user").order_by("-created_at", "-id")
+    submissions = Submission.objects.select_related("task", "user", "photo").order_by("-created_at", "-id")
     if status:
         submissions = submissions.filter(status=status)
     if quest_id:
@@ -169,7 +169,7 @@ def submissions_for_review(*, status: str | None = None, quest_id: int | None = 
 
 
 def access_submission(submission_id: int) -> Submission:
-    submission = Submission.objects.select_related("task__quest", "user").filter(pk=submission_id).first()
+    submission = Submission.objects.select_related("task__quest", "user", "photo").filter(pk=submission_id).first()
     if submission is None:
         raise NotFound("No such submission.")
     return submission
