@@ -9,6 +9,9 @@ do, and the direct uploads rely on them (the policy fixes the key, the
 rules as AWS documents them ("Creating a POST policy", SigV4) and answers
 S3's XML errors (403 ``AccessDenied``, 400 ``EntityTooLarge`` /
 ``EntityTooSmall``); every other request goes to moto unchanged.
+
+The fixtures ``moto_s3`` and ``s3`` are imported by the conftest of the
+test packages that use them.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ import io
 import json
 from datetime import UTC, datetime
 
+import boto3
+import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.formparser import parse_form_data
 from werkzeug.serving import make_server
 
 from ibw import settings as ibw_settings
+from ibw.embedded import free_port
 
 BUCKET = "ibw-media"
 CREDENTIALS = {"access_key": "testing-key", "secret_key": "testing-secret"}
@@ -54,9 +60,7 @@ class PostPolicy:
         self.secrets = secrets
 
     def __call__(self, environ, start_response):
-        if environ["REQUEST_METHOD"] != "POST" or not environ.get("CONTENT_TYPE", "").startswith(
-            "multipart/form-data"
-        ):
+        if environ["REQUEST_METHOD"] != "POST" or not environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         _, form, files = parse_form_data({**environ, "wsgi.input": io.BytesIO(body)})
@@ -90,17 +94,32 @@ class PostPolicy:
             elif condition[0] == "content-length-range":
                 low, high = int(condition[1]), int(condition[2])
                 if size > high:
-                    return ("400 Bad Request", "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                    return (
+                        "400 Bad Request",
+                        "EntityTooLarge",
+                        "Your proposed upload exceeds the maximum allowed size",
+                    )
                 if size < low:
-                    return ("400 Bad Request", "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+                    return (
+                        "400 Bad Request",
+                        "EntityTooSmall",
+                        "Your proposed upload is smaller than the minimum allowed size",
+                    )
                 continue
             else:
                 operator, name, expected = condition[0], condition[1].lstrip("$").lower(), condition[2]
             covered.add(name)
             actual = values.get(name, "")
-            if (operator == "eq" and actual != expected) or (operator == "starts-with" and not actual.startswith(expected)):
-                return (*denied, f"Invalid according to Policy: Policy Condition failed: [\"{operator}\", \"${name}\", \"{expected}\"]")
-        extra = sorted(name for name in fields if name not in covered | _IGNORED_FIELDS and not name.startswith("x-ignore-"))
+            if (operator == "eq" and actual != expected) or (
+                operator == "starts-with" and not actual.startswith(expected)
+            ):
+                return (
+                    *denied,
+                    f'Invalid according to Policy: Policy Condition failed: ["{operator}", "${name}", "{expected}"]',
+                )
+        extra = sorted(
+            name for name in fields if name not in covered | _IGNORED_FIELDS and not name.startswith("x-ignore-")
+        )
         if extra:
             return (*denied, f"Invalid according to Policy: Extra input fields: {extra[0]}")
         return None
@@ -138,3 +157,30 @@ def use_s3(settings, endpoint: str, **options) -> None:
             },
         },
     }
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's S3 with POST policies enforced, on a free port of 127.0.0.1; its endpoint URL."""
+    port = free_port()
+    server = PolicyCheckingMotoServer(port=port, secrets={CREDENTIALS["access_key"]: CREDENTIALS["secret_key"]})
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_s3):
+    """A boto3 client on an empty ``BUCKET``, emptied and removed after the test."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id=CREDENTIALS["access_key"],
+        aws_secret_access_key=CREDENTIALS["secret_key"],
+    )
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from azure.storage.blob import BlobServiceClient
 from django.conf import settings as django_settings
+from django.utils import timezone
 from PIL import Image
 
 from ibw.embedded import free_port
+from quests.models import TaskType
 from tests.fakes.azurite import CONTAINER, Azurite, azurite_blob_command
-from tests.fakes.s3 import BUCKET, CREDENTIALS, PolicyCheckingMotoServer
+from tests.fakes.s3 import BUCKET, moto_s3, s3  # noqa: F401 (fixtures: pytest finds them by name)
+from tests.quests.conftest import make_quest
 
 UPLOADS = "/api/v1/uploads/"
 AVATAR = "/api/v1/users/me/avatar/"
@@ -39,6 +42,17 @@ def create(client, content: bytes, *, purpose: str = "proof", content_type: str 
     )
 
 
+def photo_task():
+    """A task of a quest open now: a photo proof, reviewed by hand."""
+    now = timezone.now()
+    quest = make_quest(
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
+        tasks=[{"title": "Selfie with a speaker", "type": TaskType.PROOF, "points": 20, "config": {"kind": "photo"}}],
+    )
+    return quest.tasks.get()
+
+
 def complete(client, upload_id: int):
     return client.post(f"{UPLOADS}{upload_id}/complete/")
 
@@ -59,31 +73,6 @@ def local_media():
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-
-
-@pytest.fixture(scope="session")
-def moto_s3():
-    port = free_port()
-    server = PolicyCheckingMotoServer(port=port, secrets={CREDENTIALS["access_key"]: CREDENTIALS["secret_key"]})
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto_s3):
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_s3,
-        region_name="us-east-1",
-        aws_access_key_id=CREDENTIALS["access_key"],
-        aws_secret_access_key=CREDENTIALS["secret_key"],
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 def bucket_keys(client) -> list[str]:

@@ -13,11 +13,11 @@ from django.core.files.storage import default_storage
 from django.db import connection, connections
 from django.utils import timezone
 
-from quests.models import Submission, SubmissionStatus, TaskType
+from quests.models import Submission, SubmissionStatus
 from tests.conftest import client_for
 from tests.factories import UserFactory
-from tests.quests.conftest import make_quest, submit_url
-from tests.uploads.conftest import AVATAR, complete, create, jpeg, local_put, png
+from tests.quests.conftest import submit_url
+from tests.uploads.conftest import AVATAR, complete, create, jpeg, local_put, photo_task, png
 from uploads.models import Upload, UploadStatus
 from uploads.services import purge_stale_uploads
 
@@ -29,16 +29,6 @@ def _ready(client, api, content: bytes, *, purpose: str = "proof", content_type:
     assert local_put(api, target, content).status_code == 204
     assert complete(client, target["id"]).status_code == 200
     return target["id"]
-
-
-def _photo_task():
-    now = timezone.now()
-    quest = make_quest(
-        starts_at=now - timedelta(hours=1),
-        ends_at=now + timedelta(hours=1),
-        tasks=[{"title": "Selfie with a speaker", "type": TaskType.PROOF, "points": 20, "config": {"kind": "photo"}}],
-    )
-    return quest.tasks.get()
 
 
 def test_create_answers_a_one_time_put_url_on_ibw_itself(local_media, user_api):
@@ -266,7 +256,7 @@ def test_a_proof_upload_is_not_an_avatar(local_media, api, user, user_api):
 
 
 def test_photo_proof_is_reviewed_with_a_url_that_opens(local_media, api, admin_api, user_api):
-    task = _photo_task()
+    task = photo_task()
     content = png()
     upload_id = _ready(user_api, api, content)
 
@@ -283,7 +273,7 @@ def test_photo_proof_is_reviewed_with_a_url_that_opens(local_media, api, admin_a
 
 
 def test_photo_proof_needs_an_upload(local_media, user_api):
-    response = user_api.post(submit_url(_photo_task()), {"text": "trust me"}, format="json")
+    response = user_api.post(submit_url(photo_task()), {"text": "trust me"}, format="json")
 
     assert (response.status_code, response.json()["code"]) == (400, "VALIDATION_ERROR")
     assert response.json()["details"] == {"upload": ["This field is required."]}
@@ -291,7 +281,7 @@ def test_photo_proof_needs_an_upload(local_media, user_api):
 
 def test_a_photo_is_used_by_one_submission_only(local_media, api, user, user_api):
     upload_id = _ready(user_api, api, png())
-    first, second = _photo_task(), _photo_task()
+    first, second = photo_task(), photo_task()
 
     accepted = user_api.post(submit_url(first), {"upload": upload_id}, format="json")
     refused = user_api.post(submit_url(second), {"upload": upload_id}, format="json")
@@ -302,7 +292,7 @@ def test_a_photo_is_used_by_one_submission_only(local_media, api, user, user_api
 
 
 def test_a_refused_submission_leaves_the_upload_usable(local_media, api, user_api):
-    task = _photo_task()
+    task = photo_task()
     user_api.post(submit_url(task), {"upload": _ready(user_api, api, png())}, format="json")
     spare = _ready(user_api, api, png())
 
@@ -315,7 +305,7 @@ def test_a_refused_submission_leaves_the_upload_usable(local_media, api, user_ap
 def test_review_queue_query_count_does_not_grow_with_photos(local_media, api, admin_api, django_assert_max_num_queries):
     def add_photo_submission():
         owner = client_for(UserFactory())
-        owner.post(submit_url(_photo_task()), {"upload": _ready(owner, api, png())}, format="json")
+        owner.post(submit_url(photo_task()), {"upload": _ready(owner, api, png())}, format="json")
 
     add_photo_submission()
     with django_assert_max_num_queries(4):
@@ -326,7 +316,9 @@ def test_review_queue_query_count_does_not_grow_with_photos(local_media, api, ad
         assert len(admin_api.get("/api/v1/quests/submissions/").json()["results"]) == 5
 
 
-def test_purge_deletes_stale_unfinished_and_unused_uploads_with_their_objects(local_media, api, user, user_api, settings):
+def test_purge_deletes_stale_unfinished_and_unused_uploads_with_their_objects(
+    local_media, api, user, user_api, settings
+):
     settings.UPLOAD_TTL_HOURS = 24
     unfinished = create(user_api, png()).json()
     local_put(api, unfinished, png())
