@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from botocore.exceptions import ClientError
 from django.core.files.storage import Storage
 from django.core.files.storage import storages as storage_handler
 from storages.backends.azure_storage import AzureStorage
@@ -94,6 +96,42 @@ def _azure_target(storage: AzureStorage, key: str, *, content_type: str, expires
         url=url,
         headers={"x-ms-blob-type": "BlockBlob", "Content-Type": content_type},
     )
+
+
+def object_size(key: str) -> int | None:
+    """The size in bytes of the object at ``key``, or None when there is none (one request)."""
+    storage = media_storage()
+    if isinstance(storage, S3Storage):
+        try:
+            head = storage.bucket.meta.client.head_object(
+                Bucket=storage.bucket_name, Key=storage._normalize_name(clean_name(key))
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+    if isinstance(storage, AzureStorage):
+        try:
+            return int(storage.client.get_blob_client(storage._get_valid_path(key)).get_blob_properties().size)
+        except ResourceNotFoundError:
+            return None
+    return storage.size(key) if storage.exists(key) else None
+
+
+def read_prefix(key: str, length: int) -> bytes:
+    """The first ``length`` bytes of the object at ``key`` (a ranged read: the rest is not transferred)."""
+    storage = media_storage()
+    if isinstance(storage, S3Storage):
+        answer = storage.bucket.meta.client.get_object(
+            Bucket=storage.bucket_name, Key=storage._normalize_name(clean_name(key)), Range=f"bytes=0-{length - 1}"
+        )
+        return answer["Body"].read()
+    if isinstance(storage, AzureStorage):
+        blob = storage.client.get_blob_client(storage._get_valid_path(key))
+        return blob.download_blob(offset=0, length=length).readall()
+    with storage.open(key, "rb") as handle:
+        return handle.read(length)
 
 
 def read_url(key: str, *, content_type: str, expires_in: int) -> str:

@@ -10,6 +10,7 @@ Pillow decide what they are.
 
 from __future__ import annotations
 
+import io
 import secrets
 import tempfile
 from datetime import timedelta
@@ -33,7 +34,7 @@ from ibw.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from integrations.storage import UploadTarget, direct_upload_target, media_storage
+from integrations.storage import UploadTarget, direct_upload_target, media_storage, object_size, read_prefix
 from uploads.errors import UploadAlreadyReceived, UploadInvalid, UploadNotReady, UploadUrlInvalid, UploadUsed
 from uploads.models import CONTENT_TYPES, EXTENSIONS, Upload, UploadPurpose, UploadStatus
 
@@ -44,6 +45,9 @@ MAX_PIXELS = 40_000_000
 _LOCAL_SALT = "uploads.local-url"
 _KEY_PREFIXES = {UploadPurpose.AVATAR: "avatars", UploadPurpose.PROOF: "proofs"}
 _CHUNK = 64 * 1024
+# How much of an object ``complete`` reads: enough for any header (a JPEG's
+# EXIF, ICC and XMP segments come before its frame header).
+INSPECT_BYTES = 256 * 1024
 
 
 def max_bytes(purpose: str) -> int:
@@ -179,26 +183,33 @@ def complete_upload(upload: Upload) -> Upload:
 
 
 def _inspect(upload: Upload) -> str:
-    """Why the object is not acceptable, or an empty string."""
-    storage = media_storage()
-    if not storage.exists(upload.key):
+    """
+    Why the object is not acceptable, or an empty string.
+
+    One ``HEAD`` for existence and size, then a ranged read of the first
+    ``INSPECT_BYTES``: Pillow decides the format and the dimensions from the
+    image's header, so the web process never downloads a 10 MB photo. When
+    the whole file fits in that window, ``verify()`` also checks it entire.
+    """
+    actual = object_size(upload.key)
+    if actual is None:
         return "No file was uploaded."
-    actual = storage.size(upload.key)
     if actual == 0:
         return "The file is empty."
     if actual != upload.size:
         return f"The file has {actual} bytes, not the {upload.size} declared."
-    expected = CONTENT_TYPES[upload.content_type]
-    with storage.open(upload.key, "rb") as handle:
-        try:
-            with Image.open(handle) as image:
-                image_format = image.format
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    return "The image has too many pixels."
+    head = read_prefix(upload.key, INSPECT_BYTES)
+    try:
+        with Image.open(io.BytesIO(head)) as image:
+            image_format = image.format
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                return "The image has too many pixels."
+            if actual <= INSPECT_BYTES:
                 image.verify()
-        except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, OSError, ValueError):
-            return f"The file is not a valid {upload.content_type} image."
+    except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, OSError, ValueError):
+        return f"The file is not a valid {upload.content_type} image."
+    expected = CONTENT_TYPES[upload.content_type]
     if image_format != expected:
         named = {value: key for key, value in CONTENT_TYPES.items()}.get(image_format or "", image_format)
         return f"The file is {named}, not the {upload.content_type} declared."

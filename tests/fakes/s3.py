@@ -30,7 +30,6 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.formparser import parse_form_data
 from werkzeug.serving import make_server
 
-from ibw import settings as ibw_settings
 from ibw.embedded import free_port
 
 BUCKET = "ibw-media"
@@ -141,6 +140,9 @@ class PolicyCheckingMotoServer(ThreadedMotoServer):
 
 def use_s3(settings, endpoint: str, **options) -> None:
     """``STORAGE_BACKEND=s3`` as ``ibw/settings.py`` builds it, pointed at moto."""
+    # Imported here: bench/uploads.py runs this server without Django settings.
+    from ibw import settings as ibw_settings
+
     configured = ibw_settings._storage_backends["s3"]
     settings.STORAGES = {
         **settings.STORAGES,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -12,6 +14,7 @@ import time_machine
 from django.core.files.storage import default_storage
 from django.db import connection, connections
 from django.utils import timezone
+from PIL import Image
 
 from quests.models import Submission, SubmissionStatus
 from tests.conftest import client_for
@@ -387,3 +390,40 @@ def test_racing_creates_never_pass_twenty_pending(local_media):
 
     assert statuses == [201] * 5 + [429] * 5
     assert Upload.objects.filter(owner=owner, status=SubmissionStatus.PENDING).count() == 20
+
+
+def _noise(fmt: str, side: int = 400) -> bytes:
+    """An image of random pixels, larger than the 256 KiB ``complete`` reads."""
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), random.Random(side).randbytes(side * side * 3)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_a_large_photo_is_judged_by_its_header(local_media, api, user_api):
+    content = _noise("PNG")
+    assert len(content) > 256 * 1024
+
+    upload_id = _ready(user_api, api, content)
+
+    assert Upload.objects.get(pk=upload_id).status == UploadStatus.READY
+
+
+def test_a_large_file_of_another_type_is_refused(local_media, api, user_api):
+    content = _noise("JPEG", side=700)
+    assert len(content) > 256 * 1024
+    target = create(user_api, content, content_type="image/webp").json()
+    local_put(api, target, content)
+
+    response = complete(user_api, target["id"])
+
+    assert response.json() == {
+        "error": "The file is image/jpeg, not the image/webp declared.",
+        "code": "UPLOAD_INVALID",
+    }
+
+
+def test_the_purge_runs_hourly_on_the_low_queue(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["uploads-purge-stale-uploads"]
+
+    assert (entry["task"], entry["schedule"]) == ("uploads.purge_stale_uploads", 3600.0)
+    assert settings.CELERY_TASK_ROUTES["uploads.purge_stale_uploads"] == {"queue": "low"}
