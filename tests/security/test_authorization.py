@@ -36,6 +36,7 @@ from tests.factories import (
     TrackFactory,
     UserFactory,
 )
+from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +67,8 @@ PUBLIC = {
     "GET /api/v1/events/{event_id}/",
     # Authenticated by Telegram's secret-token header instead (403 without it).
     "POST /api/v1/integrations/telegram/webhook/",
+    # Local storage's one-time upload URL: its signed token is the credential (403 without it).
+    "PUT /api/v1/uploads/local/{token}/",
 }
 
 ADMIN = {
@@ -175,6 +178,8 @@ USER = {
     "POST /api/v1/users/me/calendar/",
     "POST /api/v1/users/me/enrich/",
     "GET /api/v1/users/me/points/",
+    "POST /api/v1/uploads/",
+    "POST /api/v1/uploads/{upload_id}/complete/",
 }
 
 
@@ -219,10 +224,14 @@ def world():
         owner, conference=conference, with_user_id=third.pk, starts_at=window.slots.first().starts_at
     )
     question = Question.objects.create(session=session, author=owner, text="Why?")
+    upload = Upload.objects.create(
+        owner=owner, purpose="proof", content_type="image/png", size=100, key="proofs/x.png", expires_at=now
+    )
     poll = Poll.objects.create(session=session, question="Which?")
     PollOption.objects.bulk_create([PollOption(poll=poll, text=t, position=i) for i, t in enumerate("ab")])
     return {
         "question_id": question.pk,
+        "upload_id": upload.pk,
         "poll_id": poll.pk,
         "slug": conference.slug,
         "session_id": session.pk,
@@ -404,3 +413,9 @@ def test_admin_key_and_staff_jwt_pass_moderator_operations(world, admin_api, adm
 
     for client in (admin_api, staff):
         assert client.get(feedback).status_code == 200
+
+
+def test_another_users_upload_is_404(world):
+    response = client_for(world["third"]).post(f"/api/v1/uploads/{world['upload_id']}/complete/")
+
+    assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND")
