@@ -20,14 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from botocore.exceptions import ClientError
 from django.core.files.storage import Storage
 from django.core.files.storage import storages as storage_handler
 from storages.backends.azure_storage import AzureStorage
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
+
+_IF_NOT_MODIFIED = MatchConditions.IfNotModified
 
 
 @dataclass(frozen=True)
@@ -47,15 +50,16 @@ def media_storage() -> Storage:
 
 def direct_upload_target(key: str, *, content_type: str, size: int, expires_in: int) -> UploadTarget | None:
     """
-    Return how a client writes ``size`` bytes of ``content_type`` at ``key``
-    straight to the storage within ``expires_in`` seconds, or None when the
-    storage cannot take bytes from a client (local files).
+    Return how a client writes ``size`` bytes of ``content_type`` for ``key``
+    straight to the storage (at ``staging_name(key)``) within ``expires_in``
+    seconds, or None when the storage cannot take bytes from a client (local
+    files).
     """
     storage = media_storage()
     if isinstance(storage, S3Storage):
-        return _s3_target(storage, key, content_type=content_type, size=size, expires_in=expires_in)
+        return _s3_target(storage, staging_name(key), content_type=content_type, size=size, expires_in=expires_in)
     if isinstance(storage, AzureStorage):
-        return _azure_target(storage, key, content_type=content_type, expires_in=expires_in)
+        return _azure_target(storage, staging_name(key), content_type=content_type, expires_in=expires_in)
     return None
 
 
@@ -98,40 +102,135 @@ def _azure_target(storage: AzureStorage, key: str, *, content_type: str, expires
     )
 
 
-def object_size(key: str) -> int | None:
-    """The size in bytes of the object at ``key``, or None when there is none (one request)."""
+# Where clients write on S3 and Azure: ``complete`` copies a checked object
+# from there to its final key, which no client URL names, so bytes sent again
+# to a URL that has not expired yet change nothing anyone sees.
+STAGING_PREFIX = "incoming/"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    size: int
+    # The storage's version tag (ETag); empty for local files, which a one-time URL writes once.
+    version: str = ""
+
+
+class ObjectChanged(Exception):
+    """The object was replaced between its check and its copy."""
+
+
+def staging_name(key: str) -> str:
+    """Where the client's URL writes the object that will live at ``key``."""
+    storage = media_storage()
+    return f"{STAGING_PREFIX}{key}" if isinstance(storage, S3Storage | AzureStorage) else key
+
+
+def _s3(storage: S3Storage, name: str) -> tuple:
+    return storage.bucket.meta.client, storage._normalize_name(clean_name(name))
+
+
+def stat_object(name: str) -> StoredObject | None:
+    """The size and version of the object ``name``, or None when there is none (one request)."""
     storage = media_storage()
     if isinstance(storage, S3Storage):
+        client, object_key = _s3(storage, name)
         try:
-            head = storage.bucket.meta.client.head_object(
-                Bucket=storage.bucket_name, Key=storage._normalize_name(clean_name(key))
-            )
+            head = client.head_object(Bucket=storage.bucket_name, Key=object_key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        return int(head["ContentLength"])
+        return StoredObject(size=int(head["ContentLength"]), version=head["ETag"])
     if isinstance(storage, AzureStorage):
         try:
-            return int(storage.client.get_blob_client(storage._get_valid_path(key)).get_blob_properties().size)
+            properties = storage.client.get_blob_client(storage._get_valid_path(name)).get_blob_properties()
         except ResourceNotFoundError:
             return None
-    return storage.size(key) if storage.exists(key) else None
+        return StoredObject(size=int(properties.size), version=properties.etag)
+    return StoredObject(size=storage.size(name)) if storage.exists(name) else None
 
 
-def read_prefix(key: str, length: int) -> bytes:
-    """The first ``length`` bytes of the object at ``key`` (a ranged read: the rest is not transferred)."""
+def read_prefix(name: str, length: int, *, version: str = "") -> bytes:
+    """
+    The first ``length`` bytes of the object ``name`` at ``version`` (a ranged
+    read: the rest is not transferred). Raises ``ObjectChanged`` when the
+    object is no longer that version.
+    """
     storage = media_storage()
     if isinstance(storage, S3Storage):
-        answer = storage.bucket.meta.client.get_object(
-            Bucket=storage.bucket_name, Key=storage._normalize_name(clean_name(key)), Range=f"bytes=0-{length - 1}"
-        )
+        client, object_key = _s3(storage, name)
+        try:
+            answer = client.get_object(
+                Bucket=storage.bucket_name, Key=object_key, Range=f"bytes=0-{length - 1}", IfMatch=version
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("412", "PreconditionFailed", "NoSuchKey"):
+                raise ObjectChanged() from exc
+            raise
         return answer["Body"].read()
     if isinstance(storage, AzureStorage):
-        blob = storage.client.get_blob_client(storage._get_valid_path(key))
-        return blob.download_blob(offset=0, length=length).readall()
-    with storage.open(key, "rb") as handle:
+        blob = storage.client.get_blob_client(storage._get_valid_path(name))
+        try:
+            download = blob.download_blob(offset=0, length=length, etag=version, match_condition=_IF_NOT_MODIFIED)
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ObjectChanged() from exc
+        return download.readall()
+    with storage.open(name, "rb") as handle:
         return handle.read(length)
+
+
+def promote(name: str, key: str, *, version: str, content_type: str) -> None:
+    """
+    Copy the checked object ``name`` (at ``version``) to ``key`` inside the
+    storage, then delete ``name``. Nothing to do when they are the same
+    (local files). Raises ``ObjectChanged`` when ``name`` was replaced since
+    it was checked; then nothing is copied.
+    """
+    if name == key:
+        return
+    storage = media_storage()
+    if isinstance(storage, S3Storage):
+        client, source = _s3(storage, name)
+        extra = {"ACL": storage.default_acl} if storage.default_acl else {}
+        try:
+            client.copy_object(
+                Bucket=storage.bucket_name,
+                Key=_s3(storage, key)[1],
+                CopySource={"Bucket": storage.bucket_name, "Key": source},
+                CopySourceIfMatch=version,
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+                **extra,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("412", "PreconditionFailed", "NoSuchKey"):
+                raise ObjectChanged() from exc
+            raise
+    elif isinstance(storage, AzureStorage):
+        source_name = storage._get_valid_path(name)
+        source = storage.client.get_blob_client(source_name)
+        sas = generate_blob_sas(
+            storage.account_name,
+            storage.azure_container,
+            source_name,
+            account_key=storage.account_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=datetime.now(UTC) + timedelta(minutes=5),
+        )
+        target = storage.client.get_blob_client(storage._get_valid_path(key))
+        try:
+            # Copy Blob From URL: synchronous (up to 256 MiB), answered once the copy is done.
+            target.start_copy_from_url(
+                f"{source.url}?{sas}",
+                requires_sync=True,
+                source_etag=version,
+                source_match_condition=_IF_NOT_MODIFIED,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ObjectChanged() from exc
+        # The copy keeps the client's Content-Type; the blob is served with the checked one.
+        target.set_http_headers(ContentSettings(content_type=content_type))
+    storage.delete(name)
 
 
 def read_url(key: str, *, content_type: str, expires_in: int) -> str:

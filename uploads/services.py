@@ -34,7 +34,16 @@ from ibw.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from integrations.storage import UploadTarget, direct_upload_target, media_storage, object_size, read_prefix
+from integrations.storage import (
+    ObjectChanged,
+    UploadTarget,
+    direct_upload_target,
+    media_storage,
+    promote,
+    read_prefix,
+    staging_name,
+    stat_object,
+)
 from uploads.errors import UploadAlreadyReceived, UploadInvalid, UploadNotReady, UploadUrlInvalid, UploadUsed
 from uploads.models import CONTENT_TYPES, EXTENSIONS, Upload, UploadPurpose, UploadStatus
 
@@ -184,28 +193,35 @@ def complete_upload(upload: Upload) -> Upload:
 
 def _inspect(upload: Upload) -> str:
     """
-    Why the object is not acceptable, or an empty string.
+    Why the object is not acceptable, or an empty string; an acceptable one
+    is moved to the upload's key (``promote``).
 
-    One ``HEAD`` for existence and size, then a ranged read of the first
-    ``INSPECT_BYTES``: Pillow decides the format and the dimensions from the
-    image's header, so the web process never downloads a 10 MB photo. When
-    the whole file fits in that window, ``verify()`` also checks it entire.
+    One ``HEAD`` for existence, size and version, then a ranged read of the
+    first ``INSPECT_BYTES`` of that version: Pillow decides the format and
+    the dimensions from the image's header, so the web process never
+    downloads a 10 MB photo. When the whole file fits in that window,
+    ``verify()`` also checks it entire. The copy to the final key is
+    conditional on the same version, inside the storage.
     """
-    actual = object_size(upload.key)
-    if actual is None:
+    name = staging_name(upload.key)
+    stored = stat_object(name)
+    if stored is None:
         return "No file was uploaded."
-    if actual == 0:
+    if stored.size == 0:
         return "The file is empty."
-    if actual != upload.size:
-        return f"The file has {actual} bytes, not the {upload.size} declared."
-    head = read_prefix(upload.key, INSPECT_BYTES)
+    if stored.size != upload.size:
+        return f"The file has {stored.size} bytes, not the {upload.size} declared."
+    try:
+        head = read_prefix(name, INSPECT_BYTES, version=stored.version)
+    except ObjectChanged:
+        return _CHANGED
     try:
         with Image.open(io.BytesIO(head)) as image:
             image_format = image.format
             width, height = image.size
             if width * height > MAX_PIXELS:
                 return "The image has too many pixels."
-            if actual <= INSPECT_BYTES:
+            if stored.size <= INSPECT_BYTES:
                 image.verify()
     except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, OSError, ValueError):
         return f"The file is not a valid {upload.content_type} image."
@@ -213,13 +229,22 @@ def _inspect(upload: Upload) -> str:
     if image_format != expected:
         named = {value: key for key, value in CONTENT_TYPES.items()}.get(image_format or "", image_format)
         return f"The file is {named}, not the {upload.content_type} declared."
+    try:
+        promote(name, upload.key, version=stored.version, content_type=upload.content_type)
+    except ObjectChanged:
+        return _CHANGED
     return ""
+
+
+_CHANGED = "The file was replaced while it was being checked; upload it again."
 
 
 def _discard(upload: Upload) -> None:
     """Delete the object, then the upload if it is still pending (nothing of a refused upload stays)."""
     try:
-        media_storage().delete(upload.key)
+        storage = media_storage()
+        storage.delete(staging_name(upload.key))
+        storage.delete(upload.key)
     except Exception as exc:
         logger.exception("upload_object_delete_failed", upload_id=upload.pk)
         raise ServiceUnavailable("The storage is unavailable; try again shortly.") from exc
@@ -275,6 +300,7 @@ def purge_stale_uploads(*, batch_size: int = 100) -> int:
             if not stale:
                 return purged
             for upload in stale:
+                storage.delete(staging_name(upload.key))
                 storage.delete(upload.key)
             Upload.objects.filter(pk__in=[upload.pk for upload in stale]).delete()
         purged += len(stale)

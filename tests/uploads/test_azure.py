@@ -47,7 +47,7 @@ def test_sas_url_allows_creating_one_blob_for_fifteen_minutes(settings, user_api
     assert (body["method"], body["fields"]) == ("PUT", {})
     assert body["headers"] == {"x-ms-blob-type": "BlockBlob", "Content-Type": "image/png"}
     assert f"{url.scheme}://{url.netloc}{url.path}" == (
-        f"https://{ACCOUNT}.blob.core.windows.net/{CONTAINER}/{upload.key}"
+        f"https://{ACCOUNT}.blob.core.windows.net/{CONTAINER}/incoming/{upload.key}"
     )
     query = parse_qs(url.query)
     assert query["sp"] == ["cw"] and query["sr"] == ["b"] and "sig" in query
@@ -65,9 +65,32 @@ def test_sas_put_end_to_end_then_avatar(azure_storage, user, user_api):
     assert sent.status_code == 201
     assert (completed.status_code, completed.json()["status"]) == (200, "ready")
     opened = httpx.get(completed.json()["url"])
-    assert (opened.status_code, opened.content) == (200, content)
+    assert (opened.status_code, opened.content, opened.headers["content-type"]) == (200, content, "image/png")
     user.refresh_from_db()
     assert avatar.status_code == 200 and user.avatar.name == Upload.objects.get().key
+
+
+def test_bytes_sent_again_after_complete_change_nothing(azure_storage, user_api):
+    content = png()
+    target = create(user_api, content).json()
+    _put(target, content)
+    completed = complete(user_api, target["id"])
+
+    again = _put(target, content[::-1])
+
+    assert again.status_code == 201
+    assert httpx.get(completed.json()["url"]).content == content
+    assert _blobs(azure_storage) == [f"incoming/{Upload.objects.get().key}", Upload.objects.get().key]
+
+
+def test_the_blob_is_served_with_the_checked_type_whatever_the_client_sent(azure_storage, user_api):
+    content = png()
+    target = create(user_api, content).json()
+    _put(target, content, **{"Content-Type": "text/html"})
+
+    completed = complete(user_api, target["id"])
+
+    assert httpx.get(completed.json()["url"]).headers["content-type"] == "image/png"
 
 
 def test_an_expired_sas_url_is_refused(azure_storage, user_api, settings):

@@ -45,10 +45,10 @@ def test_create_answers_a_presigned_post_whose_policy_fixes_key_type_and_size(s3
     body = response.json()
     upload = Upload.objects.get()
     assert (body["method"], body["url"], body["headers"]) == ("POST", f"{moto_s3}/{BUCKET}", {})
-    assert body["fields"]["key"] == upload.key
+    assert body["fields"]["key"] == f"incoming/{upload.key}"
     assert body["fields"]["Content-Type"] == "image/png"
     policy = json.loads(base64.b64decode(body["fields"]["policy"]))
-    assert {"key": upload.key} in policy["conditions"]
+    assert {"key": f"incoming/{upload.key}"} in policy["conditions"]
     assert {"Content-Type": "image/png"} in policy["conditions"]
     assert ["content-length-range", len(content), len(content)] in policy["conditions"]
 
@@ -73,6 +73,21 @@ def test_presigned_post_end_to_end_then_avatar(s3_storage, user, user_api):
     assert avatar.status_code == 200
     assert user.avatar.name == Upload.objects.get().key
     assert httpx.get(avatar.json()["avatar_url"]).content == content
+
+
+def test_complete_moves_the_object_out_of_the_clients_reach(s3_storage, user_api):
+    content = png()
+    target = create(user_api, content).json()
+    _post(target, content)
+    completed = complete(user_api, target["id"])
+    key = Upload.objects.get().key
+    assert bucket_keys(s3_storage) == [key]
+
+    again = _post(target, content[::-1])
+
+    assert again.status_code == 204
+    assert httpx.get(completed.json()["url"]).content == content
+    assert s3_storage.get_object(Bucket=BUCKET, Key=key)["Body"].read() == content
 
 
 def test_s3_refuses_a_file_over_the_size_range(s3_storage, user_api):
