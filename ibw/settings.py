@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "users",
+    "uploads",
     "conferences",
     "events",
     "connections",
@@ -229,6 +230,7 @@ CELERY_TASK_ROUTES = {
     "users.purge_expired_jwt": {"queue": "low"},
     "bot.purge_processed_updates": {"queue": "low"},
     "broadcasts.purge_old_deliveries": {"queue": "low"},
+    "uploads.purge_stale_uploads": {"queue": "low"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -321,6 +323,9 @@ CELERY_BEAT_SCHEDULE["broadcasts-purge-old-deliveries"] = {
     "task": "broadcasts.purge_old_deliveries",
     "schedule": 3600.0,
 }
+# Uploads: every hour, delete uploads (and their objects) created over
+# UPLOAD_TTL_HOURS ago and never completed, or completed and never used.
+CELERY_BEAT_SCHEDULE["uploads-purge-stale-uploads"] = {"task": "uploads.purge_stale_uploads", "schedule": 3600.0}
 BOT_LOGIN_TOKEN_RETENTION_HOURS = env.int("BOT_LOGIN_TOKEN_RETENTION_HOURS", default=24)
 JWT_EXPIRED_RETENTION_HOURS = env.int("JWT_EXPIRED_RETENTION_HOURS", default=24)
 PROCESSED_UPDATE_RETENTION_DAYS = env.int("PROCESSED_UPDATE_RETENTION_DAYS", default=7)
@@ -501,6 +506,16 @@ MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
+# Direct uploads (the uploads app): a photo proof may be larger than an avatar.
+PROOF_MAX_BYTES = 10 * 1024 * 1024
+# How long the URL a client sends the bytes to works (the contract: 15 minutes).
+UPLOAD_URL_SECONDS = 15 * 60
+# Uploads a person may have pending (URL still valid, not completed) at once.
+UPLOAD_MAX_PENDING = 20
+# Uploads never completed, or completed and never used, are purged after this.
+UPLOAD_TTL_HOURS = env.int("UPLOAD_TTL_HOURS", default=24)
+# How long the presigned URL of a photo proof (the review queue) or upload works.
+UPLOAD_READ_URL_SECONDS = env.int("UPLOAD_READ_URL_SECONDS", default=3600)
 # Avatars are streamed to storage; only ordinary form bodies are held in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

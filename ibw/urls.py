@@ -16,6 +16,7 @@ api_v1 = [
     # First: its users/me/ (users' view plus DELETE, the erasure) shadows users' own route.
     path("", include("privacy.api.urls")),
     path("", include("users.api.urls")),
+    path("", include("uploads.api.urls")),
     path("", include("conferences.api.urls")),
     path("", include("events.api.urls")),
     path("", include("connections.api.urls")),

@@ -62,6 +62,8 @@ from quests.models import (
     SprintWin,
     Submission,
 )
+from uploads.models import Upload
+from uploads.services import delete_objects_after_commit
 from users.models import BotLoginToken, EnrichmentRun, User
 
 
@@ -309,6 +311,15 @@ HOLDINGS: tuple[Holding, ...] = (
     Holding(Broadcast, "created_by", U, "broadcasts_created", ("id", "title", "created_at")),
     Holding(
         Delivery, "user", D, "broadcast_deliveries", ("broadcast", "broadcast__title", "channel", "state", "sent_at")
+    ),
+    # direct uploads: the rows go with the person, their objects after commit
+    Holding(
+        Upload,
+        "owner",
+        D,
+        "uploads",
+        ("id", "purpose", "content_type", "size", "status", "created_at", "used_at"),
+        before=delete_objects_after_commit,
     ),
 )
 

@@ -95,6 +95,10 @@ class Submission(models.Model):
     # Answers to codes and quizzes are never stored: they are near-secrets.
     proof_url = models.URLField(max_length=500, blank=True)
     text = models.TextField(blank=True, max_length=2000)
+    # A photo proof: a direct upload, used by this submission only (one-to-one).
+    photo = models.OneToOneField(
+        "uploads.Upload", null=True, blank=True, on_delete=models.SET_NULL, related_name="submission"
+    )
     reason = models.CharField(max_length=500, blank=True)
     # A rejected code/quiz answer; counted for the wrong-answer throttle.
     is_wrong_answer = models.BooleanField(default=False)

@@ -171,7 +171,7 @@ def submissions_for_review(
     *, status: str | None = None, quest_id: int | None = None, conference_ids: Collection[int] | None = None
 ) -> QuerySet[Submission]:
     """Submissions newest first; ``conference_ids`` limits them to those conferences' quests (co-organizers)."""
-    submissions = Submission.objects.select_related("task", "user").order_by("-created_at", "-id")
+    submissions = Submission.objects.select_related("task", "user", "photo").order_by("-created_at", "-id")
     if conference_ids is not None:
         submissions = submissions.filter(task__quest__conference_id__in=conference_ids)
     if status:
@@ -182,7 +182,7 @@ def submissions_for_review(
 
 
 def access_submission(submission_id: int) -> Submission:
-    submission = Submission.objects.select_related("task__quest", "user").filter(pk=submission_id).first()
+    submission = Submission.objects.select_related("task__quest", "user", "photo").filter(pk=submission_id).first()
     if submission is None:
         raise NotFound("No such submission.")
     return submission

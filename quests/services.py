@@ -57,6 +57,8 @@ from quests.models import (
     TaskType,
 )
 from quests.verification import Attempt, Outcome, strategy_for
+from uploads.models import UploadPurpose
+from uploads.services import consume_upload
 from users.models import User
 
 logger = structlog.get_logger(__name__)
@@ -247,7 +249,9 @@ def _check_wrong_answer_rate(task: Task, user_id: int, now: datetime) -> None:
         raise RateLimited("Too many wrong answers to this task; try again later.", retry_after=int(wait) + 1)
 
 
-def submit_task(task: Task, *, user: User, answer: str = "", proof_url: str = "", text: str = "") -> Submission:
+def submit_task(
+    task: Task, *, user: User, answer: str = "", proof_url: str = "", text: str = "", upload: int | None = None
+) -> Submission:
     """
     Verify ``user``'s attempt at ``task``; record it; award its points once.
 
@@ -259,6 +263,9 @@ def submit_task(task: Task, *, user: User, answer: str = "", proof_url: str = ""
     transaction; inside it the user's row is locked and every check is
     repeated, so racing identical submissions approve exactly one. A
     ``telegram_join`` left pending is re-checked by a Celery task after commit.
+    A photo proof uses the upload ``upload`` in the same transaction
+    (``consume_upload``: 409 ``UPLOAD_USED`` the second time, 404 for
+    someone else's), so a refused submission leaves the upload usable.
     """
     quest = task.quest
     now = timezone.now()
@@ -268,7 +275,10 @@ def submit_task(task: Task, *, user: User, answer: str = "", proof_url: str = ""
         prerequisite = quest.prerequisite
         raise QuestLocked(f"Complete “{prerequisite.title if prerequisite else 'the previous quest'}” first.")
     strategy = strategy_for(task.type)
-    attempt = Attempt(answer=answer.strip(), proof_url=proof_url.strip(), text=text.strip())
+    is_photo = task.type == TaskType.PROOF and task.config.get("kind") == "photo"
+    attempt = Attempt(
+        answer=answer.strip(), proof_url=proof_url.strip(), text=text.strip(), upload=upload if is_photo else None
+    )
     needed = strategy.required_input(task)
     if needed and not getattr(attempt, needed):
         raise ValidationFailed(f"{needed}: This field is required.", details={needed: ["This field is required."]})
@@ -299,6 +309,8 @@ def submit_task(task: Task, *, user: User, answer: str = "", proof_url: str = ""
         submission = pending or Submission(task=task, user=user)
         submission.proof_url = attempt.proof_url
         submission.text = attempt.text
+        if attempt.upload is not None:
+            submission.photo = consume_upload(attempt.upload, owner=user, purpose=UploadPurpose.PROOF)
         _apply_outcome(submission, outcome)
     if outcome.is_wrong_answer:
         raise WrongAnswer(outcome.reason)

@@ -35,6 +35,8 @@ class Attempt:
     answer: str = ""
     proof_url: str = ""
     text: str = ""
+    # A photo proof: the id of the submitter's completed upload (purpose proof).
+    upload: int | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,10 @@ class InviteStrategy(Strategy):
         return Outcome(SubmissionStatus.REJECTED, f"{have} of {needed} people you invited have checked in so far.")
 
 
+# What a proof task of each kind takes from the submission.
+PROOF_INPUTS = {"url": "proof_url", "text": "text", "photo": "upload"}
+
+
 class ProofStrategy(Strategy):
     type = TaskType.PROOF
     public_keys = ("kind",)
@@ -305,12 +311,12 @@ class ProofStrategy(Strategy):
 
     def _clean(self, config: dict) -> dict:
         kind = config.get("kind")
-        if kind not in ("url", "text"):
-            raise ValidationError({"kind": "'kind' must be 'url' or 'text'."})
+        if kind not in PROOF_INPUTS:
+            raise ValidationError({"kind": "'kind' must be 'url', 'text' or 'photo'."})
         return {"kind": kind}
 
     def required_input(self, task: Task) -> str | None:
-        return "proof_url" if task.config.get("kind") == "url" else "text"
+        return PROOF_INPUTS.get(task.config.get("kind"), "text")
 
     def verify(self, task: Task, *, user, attempt: Attempt) -> Outcome:
         return Outcome(SubmissionStatus.PENDING, "Waiting for an organiser to review.")

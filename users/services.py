@@ -21,6 +21,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from ibw.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from integrations import telegram_oidc
 from integrations.errors import OidcFailed
+from uploads.models import UploadPurpose
+from uploads.services import consume_upload
 from users.enrichment import request_enrichment
 from users.errors import (
     InvalidRefreshToken,
@@ -309,6 +311,25 @@ def set_avatar(user: User, *, upload: UploadedFile) -> User:
     user.save(update_fields=["avatar"])
     if old_name:
         user.avatar.storage.delete(old_name)
+    return user
+
+
+def set_avatar_from_upload(user: User, *, upload_id: int) -> User:
+    """
+    Make the user's completed direct upload ``upload_id`` (purpose
+    ``avatar``) their avatar: the object becomes the avatar file, no bytes
+    are copied. The upload is used once (``UploadUsed`` 409 after; see
+    ``consume_upload`` for the other refusals); the old avatar file is
+    deleted after commit.
+    """
+    old_name = user.avatar.name if user.avatar else ""
+    with transaction.atomic():
+        upload = consume_upload(upload_id, owner=user, purpose=UploadPurpose.AVATAR)
+        user.avatar.name = upload.key
+        user.save(update_fields=["avatar"])
+        if old_name:
+            storage = user.avatar.storage
+            transaction.on_commit(lambda: storage.delete(old_name))
     return user
 
 

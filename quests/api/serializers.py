@@ -7,6 +7,7 @@ from conferences.models import Conference
 from quests.models import PointsEntry, Quest, Reward, RewardClaim, Submission, SubmissionStatus, Task, TaskType
 from quests.selectors import progress_of
 from quests.verification import public_config
+from uploads.selectors import upload_url
 from users.api.serializers import UserSummarySerializer
 
 # --- output -----------------------------------------------------------------------
@@ -101,6 +102,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     quest = serializers.IntegerField(source="task.quest_id", read_only=True)
     user = UserSummarySerializer(read_only=True)
+    photo_url = serializers.SerializerMethodField(help_text="A URL a reviewer can open; null without a photo.")
 
     class Meta:
         model = Submission
@@ -112,6 +114,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "status",
             "proof_url",
             "text",
+            "photo_url",
             "reason",
             "points_awarded",
             "reviewer",
@@ -119,6 +122,14 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_photo_url(self, submission: Submission) -> str | None:
+        if submission.photo is None:
+            return None
+        url = upload_url(submission.photo)
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None and url.startswith("/") else url
 
 
 class PointsEntrySerializer(serializers.ModelSerializer):
@@ -212,6 +223,9 @@ class SubmissionCreateInputSerializer(serializers.Serializer):
     answer = serializers.CharField(required=False, allow_blank=True, max_length=200, default="", trim_whitespace=False)
     proof_url = serializers.URLField(required=False, allow_blank=True, max_length=500, default="")
     text = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    upload = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, default=None, help_text="A photo proof: a completed upload."
+    )
 
 
 class SubmissionReviewInputSerializer(serializers.Serializer):

@@ -121,8 +121,10 @@ class SubmissionCreateView(APIView):
         operation_id="quests_tasks_submissions_create",
         request=s.SubmissionCreateInputSerializer,
         responses={201: s.SubmissionResultSerializer},
-        description="`answer` for code and quiz tasks, `proof_url` or `text` for proof tasks, nothing for the rest. "
-        "Errors: 400 WRONG_ANSWER, 409 ALREADY_COMPLETED / QUEST_CLOSED / QUEST_LOCKED / SUBMISSION_PENDING, "
+        description="`answer` for code and quiz tasks, `proof_url`, `text` or `upload` (a completed upload of "
+        "purpose proof, for kind photo) for proof tasks, nothing for the rest. "
+        "Errors: 400 WRONG_ANSWER, 409 ALREADY_COMPLETED / QUEST_CLOSED / QUEST_LOCKED / SUBMISSION_PENDING / "
+        "UPLOAD_USED / UPLOAD_NOT_READY, 404 for someone else's upload, "
         "429 RATE_LIMITED after 5 wrong answers to a task in 10 minutes.",
     )
     def post(self, request: Request, quest_id: int, task_id: int) -> Response:

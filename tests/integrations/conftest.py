@@ -7,6 +7,7 @@ from tests.fakes.apify import FakeApify
 from tests.fakes.azure_openai import FakeAzureOpenAI
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.s3 import moto_s3, s3  # noqa: F401 (fixtures: pytest finds them by name)
 
 
 @pytest.fixture(scope="session")

@@ -9,66 +9,17 @@ from __future__ import annotations
 import io
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from ibw import settings as ibw_settings
 from ibw.embedded import free_port
+from tests.fakes.s3 import BUCKET, use_s3
 
 pytestmark = pytest.mark.django_db
 
 AVATAR = "/api/v1/users/me/avatar/"
-BUCKET = "ibw-media"
-CREDENTIALS = {"access_key": "testing-key", "secret_key": "testing-secret"}
-
-
-@pytest.fixture(scope="session")
-def moto_s3():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto_s3):
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_s3,
-        region_name="us-east-1",
-        aws_access_key_id=CREDENTIALS["access_key"],
-        aws_secret_access_key=CREDENTIALS["secret_key"],
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
-
-
-def _use_s3(settings, endpoint: str, **options) -> None:
-    """``STORAGE_BACKEND=s3`` as ``ibw/settings.py`` builds it, pointed at moto."""
-    configured = ibw_settings._storage_backends["s3"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": configured["BACKEND"],
-            "OPTIONS": {
-                **configured["OPTIONS"],
-                "bucket_name": BUCKET,
-                "endpoint_url": endpoint,
-                "region_name": "us-east-1",
-                "addressing_style": "path",
-                **CREDENTIALS,
-                **options,
-            },
-        },
-    }
 
 
 def _png() -> bytes:
@@ -82,7 +33,7 @@ def _put_avatar(client, content: bytes):
 
 
 def test_avatar_upload_lands_in_the_s3_bucket_behind_a_signed_url(s3, moto_s3, settings, user, user_api):
-    _use_s3(settings, moto_s3, querystring_auth=True, querystring_expire=600)
+    use_s3(settings, moto_s3, querystring_auth=True, querystring_expire=600)
     content = _png()
 
     response = _put_avatar(user_api, content)
@@ -104,7 +55,7 @@ def test_avatar_upload_lands_in_the_s3_bucket_behind_a_signed_url(s3, moto_s3, s
 
 
 def test_avatar_replacement_deletes_the_old_object(s3, moto_s3, settings, user, user_api):
-    _use_s3(settings, moto_s3)
+    use_s3(settings, moto_s3)
     _put_avatar(user_api, _png())
     user.refresh_from_db()
     old = user.avatar.name
@@ -118,7 +69,7 @@ def test_avatar_replacement_deletes_the_old_object(s3, moto_s3, settings, user, 
 
 
 def test_avatar_public_url_on_a_custom_domain_is_unsigned(s3, moto_s3, settings, user, user_api):
-    _use_s3(settings, moto_s3, querystring_auth=False, custom_domain="media.ibw.example.org")
+    use_s3(settings, moto_s3, querystring_auth=False, custom_domain="media.ibw.example.org")
 
     response = _put_avatar(user_api, _png())
 
@@ -128,7 +79,7 @@ def test_avatar_public_url_on_a_custom_domain_is_unsigned(s3, moto_s3, settings,
 
 
 def test_avatar_public_url_without_custom_domain_is_the_bucket_url(s3, moto_s3, settings, user, user_api):
-    _use_s3(settings, moto_s3, querystring_auth=False, default_acl="public-read")
+    use_s3(settings, moto_s3, querystring_auth=False, default_acl="public-read")
 
     response = _put_avatar(user_api, _png())
 
@@ -139,7 +90,7 @@ def test_avatar_public_url_without_custom_domain_is_the_bucket_url(s3, moto_s3, 
 
 
 def test_s3_down_does_not_break_the_rest_of_the_api(settings, user, user_api):
-    _use_s3(settings, f"http://127.0.0.1:{free_port()}")
+    use_s3(settings, f"http://127.0.0.1:{free_port()}")
 
     response = user_api.get("/api/v1/users/me/")
 

@@ -100,6 +100,7 @@ def test_erasure_tells_the_other_side_of_a_meeting_and_promotes_the_waitlist(wor
 
 def test_erasure_revokes_every_token_and_deletes_the_avatar_file(world, django_capture_on_commit_callbacks):
     assert default_storage.exists(world.avatar_name)
+    assert default_storage.exists(world.upload_name)
 
     _erase(world, django_capture_on_commit_callbacks)
 
@@ -111,6 +112,7 @@ def test_erasure_revokes_every_token_and_deletes_the_avatar_file(world, django_c
     refresh = anonymous.post("/api/v1/auth/token/refresh/", {"refresh": world.tokens["refresh"]}, format="json")
     assert (refresh.status_code, refresh.json()["code"]) == (401, "INVALID_TOKEN")
     assert not default_storage.exists(world.avatar_name)
+    assert not default_storage.exists(world.upload_name)  # a photo sent directly goes too
     # The other person's tokens still work.
     still = anonymous.post("/api/v1/auth/token/refresh/", {"refresh": world.other_tokens["refresh"]}, format="json")
     assert still.status_code == 200

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +21,7 @@ from conferences.models import ConferenceOrganizer, PendingSessionChange
 from conferences.services import bookmark_session, check_in_attendee, register_attendee
 from connections.services import block_user, request_connection
 from events.services import check_in_guest, message_guests, rsvp_event
+from integrations.storage import staging_name
 from live.models import Feedback, Poll, PollOption, PollVote
 from live.services import ask_question, moderate_question, vote_question
 from meetings.services import accept_meeting, cancel_meeting, create_meeting_window, request_meeting
@@ -27,6 +30,7 @@ from quests.models import Reward, RewardClaim, SprintWin, Submission, Task
 from quests.services import accept_invite, award_points, claim_reward, invite_code_for, submit_task
 from tests.factories import ConferenceFactory, EventFactory, SessionFactory, SpeakerFactory, UserFactory
 from tests.quests.conftest import SECRET_CODE, make_quest
+from uploads.services import create_upload
 from users.models import BotLoginToken, EnrichmentRun, User
 from users.services import issue_tokens, set_avatar
 
@@ -48,6 +52,7 @@ class World:
     full_event: object
     meeting: object
     avatar_name: str
+    upload_name: str
 
 
 def build_world() -> World:
@@ -149,6 +154,9 @@ def build_world() -> World:
         title="Hello all", audience={"segment": "all"}, channels=["in_app"], created_by=person
     )
     Delivery.objects.create(broadcast=broadcast, user=person, channel="in_app")
+    # uploads: a photo sent but not yet used
+    upload, _target = create_upload(person, purpose="proof", content_type="image/png", size=len(png_upload().read()))
+    upload_name = default_storage.save(staging_name(upload.key), ContentFile(png_upload().read()))
     # bot
     ProcessedUpdate.objects.create(
         update_id=987654,
@@ -166,4 +174,5 @@ def build_world() -> World:
         full_event=full_event,
         meeting=meeting,
         avatar_name=person.avatar.name,
+        upload_name=upload_name,
     )

@@ -136,7 +136,7 @@ def test_quest_create_rejects_a_bad_config_naming_the_task(admin_api):
         ),
         ({"type": "event_checkin", "config": {"event": 999999}}, "There is no event 999999."),
         ({"type": "connections", "config": {"count": 0}}, "'count' must be a positive integer."),
-        ({"type": "proof", "config": {"kind": "video"}}, "'kind' must be 'url' or 'text'."),
+        ({"type": "proof", "config": {"kind": "video"}}, "'kind' must be 'url', 'text' or 'photo'."),
         (
             {"type": "telegram_join", "config": {"invite_link": "https://t.me/x"}},
             "'chat_id' must be a chat id (integer) or an @channel name.",

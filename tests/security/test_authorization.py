@@ -40,6 +40,7 @@ from tests.factories import (
     TrackFactory,
     UserFactory,
 )
+from uploads.models import Upload
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +71,8 @@ PUBLIC = {
     "GET /api/v1/events/{event_id}/",
     # Authenticated by Telegram's secret-token header instead (403 without it).
     "POST /api/v1/integrations/telegram/webhook/",
+    # Local storage's one-time upload URL: its signed token is the credential (403 without it).
+    "PUT /api/v1/uploads/local/{token}/",
 }
 
 ADMIN = {
@@ -181,6 +184,8 @@ USER = {
     "GET /api/v1/users/me/points/",
     "DELETE /api/v1/users/me/",
     "GET /api/v1/users/me/export/",
+    "POST /api/v1/uploads/",
+    "POST /api/v1/uploads/{upload_id}/complete/",
 }
 
 
@@ -324,7 +329,7 @@ CO_ORGANIZER_AS_USER = {
     "POST /api/v1/quests/{quest_id}/tasks/{task_id}/submissions/": (400, 400),
     "GET /api/v1/users/me/": (200, 200),
     "PATCH /api/v1/users/me/": (200, 200),
-    "PUT /api/v1/users/me/avatar/": (415, 415),
+    "PUT /api/v1/users/me/avatar/": (400, 400),
     "GET /api/v1/users/me/calendar/": (200, 200),
     "POST /api/v1/users/me/calendar/": (200, 200),
     "POST /api/v1/users/me/enrich/": (202, 202),
@@ -333,6 +338,9 @@ CO_ORGANIZER_AS_USER = {
     "GET /api/v1/users/me/export/": (200, 200),
     "DELETE /api/v1/users/me/": (204, 204),  # the shortest delete, so the last call of each person
     "GET /api/v1/users/{user_id}/": (200, 200),
+    "POST /api/v1/uploads/": (400, 400),
+    "PUT /api/v1/uploads/local/{token}/": (403, 403),
+    "POST /api/v1/uploads/{upload_id}/complete/": (404, 404),
     "DELETE /api/v1/users/{user_id}/block/": (204, 204),
     "POST /api/v1/users/{user_id}/block/": (201, 201),
 }
@@ -389,11 +397,15 @@ def world():
         owner, conference=conference, with_user_id=third.pk, starts_at=window.slots.first().starts_at
     )
     question = Question.objects.create(session=session, author=owner, text="Why?")
+    upload = Upload.objects.create(
+        owner=owner, purpose="proof", content_type="image/png", size=100, key="proofs/x.png", expires_at=now
+    )
     poll = Poll.objects.create(session=session, question="Which?")
     PollOption.objects.bulk_create([PollOption(poll=poll, text=t, position=i) for i, t in enumerate("ab")])
     return {
         "conference": conference,
         "question_id": question.pk,
+        "upload_id": upload.pk,
         "poll_id": poll.pk,
         "slug": conference.slug,
         "session_id": session.pk,
@@ -679,3 +691,9 @@ def test_a_co_organizer_sees_schedule_url_of_their_conference_only(world):
 
     assert "schedule_url" in client_for(same).get(url).json()
     assert "schedule_url" not in client_for(other).get(url).json()
+
+
+def test_another_users_upload_is_404(world):
+    response = client_for(world["third"]).post(f"/api/v1/uploads/{world['upload_id']}/complete/")
+
+    assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND")

@@ -137,6 +137,10 @@ class AvatarInputSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False)
 
 
+class AvatarFromUploadInputSerializer(serializers.Serializer):
+    upload = serializers.IntegerField(min_value=1, help_text="A completed direct upload of purpose avatar.")
+
+
 class AvatarSerializer(serializers.Serializer):
     avatar_url = serializers.URLField(allow_null=True)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -187,18 +187,25 @@ class EnrichView(APIView):
 
 class AvatarView(APIView):
     permission_classes = [IsAuthenticatedUser]
-    parser_classes = [MultiPartParser]
+    parser_classes = [MultiPartParser, JSONParser]
 
     @extend_schema(
-        request={"multipart/form-data": s.AvatarInputSerializer},
+        request={"multipart/form-data": s.AvatarInputSerializer, "application/json": s.AvatarFromUploadInputSerializer},
         responses={
             200: s.AvatarSerializer,
             413: OpenApiResponse(description="Too large"),
             415: OpenApiResponse(description="Not an image"),
         },
+        description='Multipart `file`, or JSON `{"upload": id}`: a completed direct upload of purpose `avatar` '
+        "(409 UPLOAD_USED when used before, 409 UPLOAD_NOT_READY before it is completed).",
         tags=["users"],
     )
     def put(self, request):
+        if "upload" in request.data and "file" not in request.data:
+            chosen = s.AvatarFromUploadInputSerializer(data=request.data)
+            chosen.is_valid(raise_exception=True)
+            user = services.set_avatar_from_upload(request.user, upload_id=chosen.validated_data["upload"])
+            return Response({"avatar_url": s.avatar_url(user, request)})
         data = s.AvatarInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.set_avatar(request.user, upload=data.validated_data["file"])
