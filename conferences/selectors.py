@@ -45,9 +45,13 @@ from conferences.models import (
     Track,
 )
 from ibw.errors import NotFound
+from ibw.search import full_text_search, uses_full_text
 from users.models import User
 
 logger = structlog.get_logger(__name__)
+
+# What ``?ordering=`` may ask of the agenda; a search is otherwise by relevance.
+SESSION_ORDERINGS: dict[str, tuple[str, ...]] = {"starts_at": ("starts_at", "id"), "-starts_at": ("-starts_at", "-id")}
 
 
 def access_conference(slug: str) -> Conference:
@@ -99,13 +103,17 @@ def sessions_for_conference(
     track: str | None = None,
     room: str | None = None,
     q: str | None = None,
+    ordering: str | None = None,
 ) -> QuerySet[Session]:
     """
     Return the conference's sessions by start time, with room, track and
     speakers loaded and ``bookmarked`` annotated for ``user`` (three queries
     whatever the number of sessions: sessions, speakers, and the page count).
 
-    ``track`` and ``room`` are ids, or names when not numeric.
+    ``track`` and ``room`` are ids, or names when not numeric. ``q`` searches
+    title, abstract, speakers' names and track (``ibw.search``): by relevance
+    on PostgreSQL, ties by start time, unless ``ordering`` (one of
+    ``SESSION_ORDERINGS``) is given.
     """
     sessions = Session.objects.filter(conference=conference)
     if day is not None:
@@ -115,13 +123,18 @@ def sessions_for_conference(
         if value:
             lookup = {f"{name}_id": int(value)} if value.isdigit() else {f"{name}__name__iexact": value}
             sessions = sessions.filter(**lookup)
-    if q:
-        speaker_match = SessionSpeaker.objects.filter(session=OuterRef("pk"), speaker__name__icontains=q)
-        sessions = sessions.filter(
-            Q(title__icontains=q) | Q(abstract__icontains=q) | Q(description__icontains=q) | Exists(speaker_match)
-        )
+    usual = SESSION_ORDERINGS[ordering or "starts_at"]
+    ranked = False
+    if q and q.strip():
+        if uses_full_text(sessions):
+            sessions, ranked = full_text_search(sessions, q), not ordering
+        else:
+            speaker_match = SessionSpeaker.objects.filter(session=OuterRef("pk"), speaker__name__icontains=q)
+            sessions = sessions.filter(
+                Q(title__icontains=q) | Q(abstract__icontains=q) | Q(track__name__icontains=q) | Exists(speaker_match)
+            )
     sessions = sessions.select_related("room", "track").prefetch_related(_speakers_prefetch())
-    return _with_bookmarked(sessions, user).order_by("starts_at", "id")
+    return _with_bookmarked(sessions, user).order_by(*(("-search_rank", *usual) if ranked else usual))
 
 
 def access_session(conference: Conference, session_id: int, *, user: User | None = None) -> Session:
@@ -149,9 +162,15 @@ def bookmarked_sessions(conference: Conference, *, user: User) -> list[Session]:
 
 
 def speakers_for_conference(conference: Conference, *, q: str | None = None) -> QuerySet[Speaker]:
+    """
+    Return the conference's speakers by name; ``q`` searches name and
+    biography (``ibw.search``), by relevance on PostgreSQL, ties by name.
+    """
     speakers = Speaker.objects.filter(conference=conference)
-    if q:
-        speakers = speakers.filter(name__icontains=q)
+    if q and q.strip():
+        if uses_full_text(speakers):
+            return full_text_search(speakers, q).order_by("-search_rank", "name", "id")
+        speakers = speakers.filter(Q(name__icontains=q) | Q(bio__icontains=q))
     return speakers.order_by("name", "id")
 
 
