@@ -25,9 +25,15 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from django.conf import settings
+from django.contrib.postgres.search import (
+    CombinedSearchQuery,
+    SearchQuery,
+    SearchRank,
+    SearchVectorExact,
+    SearchVectorField,
+)
 from django.db import connections, migrations
-from django.db.models import BooleanField, FloatField, Model, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import Expression, FloatField, Model, QuerySet, Value
 
 from ibw.errors import ValidationFailed
 
@@ -49,16 +55,26 @@ def uses_full_text(queryset: QuerySet) -> bool:
     return connections[queryset.db].vendor == "postgresql" and settings.SEARCH_MODE == "full_text"
 
 
-def _tsquery(words: list[str]) -> tuple[str, list[str]]:
-    """The tsquery SQL for ``words`` (non-empty) and its parameters."""
-    last = f"{words[-1]}:*"
-    sql = "(to_tsquery('ibw_search', %s) || to_tsquery('ibw_search_simple', %s))"
-    params = [last, last]
+class _SearchVectorColumn(Expression):
+    """The ``search_vector`` column of the query's base table (the migrations add it; the models do not know it)."""
+
+    output_field = SearchVectorField()
+
+    def as_sql(self, compiler, connection):
+        alias = compiler.query.get_initial_alias()
+        return f"{compiler.quote_name_unless_alias(alias)}.{connection.ops.quote_name('search_vector')}", []
+
+
+def _tsquery(words: list[str]) -> SearchQuery | CombinedSearchQuery:
+    """The tsquery for ``words`` (non-empty), the words bound as parameters."""
+    last = f"{words[-1]}:*"  # letters and digits and one suffix: always valid to_tsquery syntax
+    query = SearchQuery(last, config="ibw_search", search_type="raw") | SearchQuery(
+        last, config="ibw_search_simple", search_type="raw"
+    )
     if len(words) > 1:
         # plainto_tsquery ANDs the words and drops stop words ("the", "for") instead of failing on them.
-        sql = f"(plainto_tsquery('ibw_search', %s) && {sql})"
-        params = [" ".join(words[:-1]), *params]
-    return sql, params
+        return SearchQuery(" ".join(words[:-1]), config="ibw_search", search_type="plain") & query
+    return query
 
 
 def full_text_search(queryset: QuerySet[M], q: str) -> QuerySet[M]:
@@ -70,13 +86,9 @@ def full_text_search(queryset: QuerySet[M], q: str) -> QuerySet[M]:
     """
     words = search_words(q)
     if not words:
-        return queryset.none()
-    quote = connections[queryset.db].ops.quote_name
-    column = f"{quote(queryset.model._meta.db_table)}.{quote('search_vector')}"
-    tsquery, params = _tsquery(words)
-    matches = RawSQL(f"{column} @@ {tsquery}", params, output_field=BooleanField())
-    rank = RawSQL(f"ts_rank({column}, {tsquery})", params, output_field=FloatField())
-    return queryset.filter(matches).annotate(search_rank=rank)
+        return queryset.none().annotate(search_rank=Value(0.0, output_field=FloatField()))
+    column, query = _SearchVectorColumn(), _tsquery(words)
+    return queryset.filter(SearchVectorExact(column, query)).annotate(search_rank=SearchRank(column, query))
 
 
 def ordering_param(request, allowed: Iterable[str]) -> str | None:
@@ -104,4 +116,3 @@ class RunSQLOnPostgreSQL(migrations.RunSQL):
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
-
