@@ -123,18 +123,17 @@ def sessions_for_conference(
         if value:
             lookup = {f"{name}_id": int(value)} if value.isdigit() else {f"{name}__name__iexact": value}
             sessions = sessions.filter(**lookup)
-    usual = SESSION_ORDERINGS[ordering or "starts_at"]
-    ranked = False
+    sessions = sessions.order_by(*SESSION_ORDERINGS[ordering or "starts_at"])
     if q and q.strip():
         if uses_full_text(sessions):
-            sessions, ranked = full_text_search(sessions, q), not ordering
+            sessions = full_text_search(sessions, q, ranked=not ordering)
         else:
             speaker_match = SessionSpeaker.objects.filter(session=OuterRef("pk"), speaker__name__icontains=q)
             sessions = sessions.filter(
                 Q(title__icontains=q) | Q(abstract__icontains=q) | Q(track__name__icontains=q) | Exists(speaker_match)
             )
     sessions = sessions.select_related("room", "track").prefetch_related(_speakers_prefetch())
-    return _with_bookmarked(sessions, user).order_by(*(("-search_rank", *usual) if ranked else usual))
+    return _with_bookmarked(sessions, user)
 
 
 def access_session(conference: Conference, session_id: int, *, user: User | None = None) -> Session:
@@ -166,12 +165,12 @@ def speakers_for_conference(conference: Conference, *, q: str | None = None) -> 
     Return the conference's speakers by name; ``q`` searches name and
     biography (``ibw.search``), by relevance on PostgreSQL, ties by name.
     """
-    speakers = Speaker.objects.filter(conference=conference)
+    speakers = Speaker.objects.filter(conference=conference).order_by("name", "id")
     if q and q.strip():
         if uses_full_text(speakers):
-            return full_text_search(speakers, q).order_by("-search_rank", "name", "id")
+            return full_text_search(speakers, q)
         speakers = speakers.filter(Q(name__icontains=q) | Q(bio__icontains=q))
-    return speakers.order_by("name", "id")
+    return speakers
 
 
 def access_speaker(conference: Conference, speaker_id: int) -> Speaker:

@@ -101,10 +101,10 @@ def attendees_directory(conference: Conference, *, viewer: User, q: str | None =
         attendances__conference=conference,
     ).exclude(pk__in=blocked)
     people = people.exclude(pk__in=blockers)
-    usual = ("first_name", "last_name", "id")
+    people = people.order_by("first_name", "last_name", "id")
     if q and q.strip():
         if uses_full_text(people):
-            return full_text_search(people, q).order_by("-search_rank", *usual)
+            return full_text_search(people, q)
         people = people.filter(
             Q(first_name__icontains=q)
             | Q(last_name__icontains=q)
@@ -114,4 +114,4 @@ def attendees_directory(conference: Conference, *, viewer: User, q: str | None =
             | Q(job_title__icontains=q)
             | Q(interests__icontains=q)
         )
-    return people.order_by(*usual)
+    return people

@@ -44,14 +44,13 @@ def events_list(
         events = events.filter(starts_at__gte=starts_after)
     if starts_before:
         events = events.filter(starts_at__lt=starts_before)
-    usual = EVENT_ORDERINGS[ordering or "starts_at"]
-    ranked = False
+    events = events.order_by(*EVENT_ORDERINGS[ordering or "starts_at"])
     if q and q.strip():
         if uses_full_text(events):
-            events, ranked = full_text_search(events, q), not ordering
+            events = full_text_search(events, q, ranked=not ordering)
         else:
             events = events.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q))
-    return _with_my_rsvp(events, user).order_by(*(("-search_rank", *usual) if ranked else usual))
+    return _with_my_rsvp(events, user)
 
 
 def access_event(event_id: int, *, user: User | None = None) -> Event:

@@ -33,7 +33,7 @@ from django.contrib.postgres.search import (
     SearchVectorField,
 )
 from django.db import connections, migrations
-from django.db.models import Expression, FloatField, Model, QuerySet, Value
+from django.db.models import Expression, F, Model, QuerySet
 
 from ibw.errors import ValidationFailed
 
@@ -77,18 +77,24 @@ def _tsquery(words: list[str]) -> SearchQuery | CombinedSearchQuery:
     return query
 
 
-def full_text_search(queryset: QuerySet[M], q: str) -> QuerySet[M]:
+def full_text_search(queryset: QuerySet[M], q: str, *, ranked: bool = True) -> QuerySet[M]:
     """
-    Return the rows of ``queryset`` that match every word of ``q``, each
-    annotated with ``search_rank`` (higher is more relevant); none when
-    ``q`` has no word (punctuation only). The model's table must have the
-    ``search_vector`` column of the migrations (PostgreSQL only).
+    Return the rows of ``queryset`` that match every word of ``q``: most
+    relevant first, ties in ``queryset``'s own order (which must be set), or
+    in that order alone when not ``ranked``. None when ``q`` has no word
+    (punctuation only). The model's table must have the ``search_vector``
+    column of the migrations (PostgreSQL only).
     """
     words = search_words(q)
     if not words:
-        return queryset.none().annotate(search_rank=Value(0.0, output_field=FloatField()))
+        return queryset.none()
     column, query = _SearchVectorColumn(), _tsquery(words)
-    return queryset.filter(SearchVectorExact(column, query)).annotate(search_rank=SearchRank(column, query))
+    matches = queryset.filter(SearchVectorExact(column, query))
+    if not ranked:
+        return matches
+    return matches.annotate(search_rank=SearchRank(column, query)).order_by(
+        F("search_rank").desc(), *queryset.query.order_by
+    )
 
 
 def ordering_param(request, allowed: Iterable[str]) -> str | None:

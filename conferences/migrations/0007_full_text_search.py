@@ -24,7 +24,7 @@ CREATE TRIGGER conferences_speaker_search_vector
     BEFORE INSERT OR UPDATE OF name, bio, search_vector
     ON conferences_speaker FOR EACH ROW EXECUTE FUNCTION conferences_speaker_search_vector();
 UPDATE conferences_speaker SET search_vector = NULL;
-CREATE INDEX conferences_speaker_search_vector_gin ON conferences_speaker USING gin (search_vector);
+CREATE INDEX conferences_speaker_search_vector_gin ON conferences_speaker USING gin (search_vector) WITH (fastupdate = off);
 """
 
 SPEAKERS_BACK = """
@@ -104,7 +104,7 @@ CREATE TRIGGER conferences_track_search_sessions
     EXECUTE FUNCTION conferences_track_search_sessions();
 
 UPDATE conferences_session SET search_vector = NULL;
-CREATE INDEX conferences_session_search_vector_gin ON conferences_session USING gin (search_vector);
+CREATE INDEX conferences_session_search_vector_gin ON conferences_session USING gin (search_vector) WITH (fastupdate = off);
 """
 
 SESSIONS_BACK = """

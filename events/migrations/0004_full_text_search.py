@@ -23,7 +23,7 @@ CREATE TRIGGER events_event_search_vector
     BEFORE INSERT OR UPDATE OF title, location, description, search_vector
     ON events_event FOR EACH ROW EXECUTE FUNCTION events_event_search_vector();
 UPDATE events_event SET search_vector = NULL;
-CREATE INDEX events_event_search_vector_gin ON events_event USING gin (search_vector);
+CREATE INDEX events_event_search_vector_gin ON events_event USING gin (search_vector) WITH (fastupdate = off);
 """
 
 EVENTS_BACK = """

@@ -53,7 +53,7 @@ CREATE TRIGGER users_user_search_vector
         search_vector
     ON users_user FOR EACH ROW EXECUTE FUNCTION users_user_search_vector();
 UPDATE users_user SET search_vector = NULL;
-CREATE INDEX users_user_search_vector_gin ON users_user USING gin (search_vector);
+CREATE INDEX users_user_search_vector_gin ON users_user USING gin (search_vector) WITH (fastupdate = off);
 """
 
 USERS_BACK = """
