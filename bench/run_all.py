@@ -25,8 +25,9 @@ value, ratio, date, machine). A script that fails, times out or prints no
 
 ``BENCH_TIMEOUT`` (seconds, default 900) bounds each script.
 
-Among them, ``gunicorn_http`` (wrk against gunicorn; installs wrk with
-apt-get when missing) and ``surge`` (2,000 attendees through Caddy, gunicorn
+Among them, ``gunicorn_http`` and ``search`` (wrk against gunicorn; install
+wrk with apt-get when missing; ``search`` compares full-text search with the
+substring scan on two servers in one run) and ``surge`` (2,000 attendees through Caddy, gunicorn
 and Daphne; needs the ``caddy`` binary for the proxy) start the production
 topology themselves (``tests/topology.py``).
 """

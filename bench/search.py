@@ -20,7 +20,10 @@ on four mixes, each cycling through its queries (a Lua script):
 - attendees, two words (a full name, ``platform engineer``...).
 
 Prints req/s, p50, p99 and errors of each, and whether full-text search
-meets the targets: p99 ≤ 50 ms and req/s ≥ 5× the substring scan's.
+meets the targets: p99 ≤ 50 ms and req/s ≥ 5× the substring scan's. Before
+the servers start, it also times the SQL of each search in-process (the
+page's count and first 20 rows, both modes), which shows the index's part
+apart from the HTTP, Django and serialization cost both modes share.
 Prints ``uptime`` before and after: the machine may be shared. Installs wrk
 with ``apt-get`` when missing (as ``bench/gunicorn_http.py`` does).
 
@@ -273,6 +276,53 @@ def mixes(token: str) -> dict[str, tuple[list[str], str | None]]:
     }
 
 
+def database_timings(rounds: int = 5) -> dict[str, dict[str, float]]:
+    """
+    Milliseconds of SQL one search costs in-process (the page's count and its
+    first 20 rows, as the list endpoints run them), median of ``rounds``,
+    averaged over each mix's queries, for each ``SEARCH_MODE``: the database
+    part of a request, without HTTP, Django and serialization.
+    """
+    import statistics
+
+    from django.conf import settings
+
+    from conferences.models import Conference
+    from conferences.selectors import sessions_for_conference
+    from connections.selectors import attendees_directory
+    from users.models import User
+
+    conference = Conference.objects.get(slug=SLUG)
+    viewer = User.objects.get(username="attendee0")
+    queries = {
+        "sessions, one word": SESSION_ONE_WORD,
+        "sessions, two words": SESSION_TWO_WORDS,
+        "attendees, one word": ATTENDEE_ONE_WORD,
+        "attendees, two words": ATTENDEE_TWO_WORDS,
+    }
+    timings: dict[str, dict[str, float]] = {}
+    for mode in ("full_text", "substring"):
+        settings.SEARCH_MODE = mode
+        for name, words in queries.items():
+            per_query = []
+            for q in words:
+                samples = []
+                for _ in range(rounds):
+                    queryset = (
+                        sessions_for_conference(conference, q=q)
+                        if name.startswith("sessions")
+                        else attendees_directory(conference, viewer=viewer, q=q)
+                    )
+                    started = time.perf_counter()
+                    queryset.count()
+                    list(queryset[:20])
+                    samples.append((time.perf_counter() - started) * 1000)
+                per_query.append(statistics.median(samples))
+            timings.setdefault(name, {})[mode] = sum(per_query) / len(per_query)
+    settings.SEARCH_MODE = "full_text"
+    return timings
+
+
 def measure(mode: str, binary: str, token: str, workdir: Path) -> tuple[dict, dict]:
     """Start gunicorn with ``SEARCH_MODE=mode``, check every query answers 200, run wrk on each mix."""
     import httpx
@@ -326,6 +376,7 @@ def main() -> int:
 
         call_command("migrate", "--noinput", verbosity=0)
         token = populate()
+        sql = database_timings()
         from django.db import connections
 
         connections.close_all()
@@ -368,6 +419,16 @@ def main() -> int:
             f"req/s (p50 / p99) | {f['rps']:.0f} req/s ({f['p50']:.1f} / {f['p99']:.1f} ms), {f['errors']} errors | "
             f"{ratio:.1f}x the substring scan ({s['rps']:.0f} req/s, p99 {s['p99']:.0f} ms); "
             f"target >= {RATIO_TARGET:.0f}x, p99 <= {P99_TARGET_MS:.0f} ms"
+        )
+    print("\nSQL per search in-process (count + first page of 20), median of 5, mean over each mix's queries:")
+    for name, by_mode in sql.items():
+        ratio = by_mode["substring"] / by_mode["full_text"]
+        print(
+            f"  {name:<22} full-text {by_mode['full_text']:7.2f} ms  substring {by_mode['substring']:7.2f} ms  {ratio:5.1f}x"
+        )
+        print(
+            f"BENCH search {name} ({size}), SQL per search (count + first page), full-text | "
+            f"{by_mode['full_text']:.2f} ms | the substring scan {by_mode['substring']:.2f} ms: {ratio:.1f}x slower"
         )
     print(f"BENCH load average during bench/search.py | {after.split('load average:')[-1].strip()} | -")
     if failed:
