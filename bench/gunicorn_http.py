@@ -73,10 +73,11 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(binary: str, url: str) -> dict:
-    """Run wrk on ``url``; return req/s, p50/p99 ms and error counts."""
+def wrk(binary: str, url: str, *, script: Path | None = None) -> dict:
+    """Run wrk on ``url`` (requests made by the Lua ``script`` when given); return req/s, p50/p99 ms and errors."""
+    scripted = ["-s", str(script)] if script else []
     out = subprocess.run(
-        [binary, "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "--timeout", "10s", url],
+        [binary, "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "--timeout", "10s", *scripted, url],
         capture_output=True,
         text=True,
         check=True,

@@ -25,11 +25,12 @@ value, ratio, date, machine). A script that fails, times out or prints no
 
 ``BENCH_TIMEOUT`` (seconds, default 900) bounds each script.
 
-Among them, ``gunicorn_http`` (wrk against gunicorn; installs wrk with
-apt-get when missing), ``surge`` (2,000 attendees through Caddy, gunicorn
-and Daphne; needs the ``caddy`` binary for the proxy) and ``uploads`` (photo
-proofs direct to moto's S3 versus multipart through gunicorn) start the
-production topology themselves (``tests/topology.py``).
+Among them, ``gunicorn_http`` and ``search`` (wrk against gunicorn; install
+wrk with apt-get when missing; ``search`` compares full-text search with the
+substring scan on two servers in one run), ``surge`` (2,000 attendees through
+Caddy, gunicorn and Daphne; needs the ``caddy`` binary for the proxy) and
+``uploads`` (photo proofs direct to moto's S3 versus multipart through
+gunicorn) start the production topology themselves (``tests/topology.py``).
 """
 
 from __future__ import annotations

@@ -50,9 +50,13 @@ from conferences.models import (
     Track,
 )
 from ibw.errors import NotFound
+from ibw.search import full_text_search, uses_full_text
 from users.models import User
 
 logger = structlog.get_logger(__name__)
+
+# What ``?ordering=`` may ask of the agenda; a search is otherwise by relevance.
+SESSION_ORDERINGS: dict[str, tuple[str, ...]] = {"starts_at": ("starts_at", "id"), "-starts_at": ("-starts_at", "-id")}
 
 
 def access_conference(slug: str) -> Conference:
@@ -104,17 +108,21 @@ def sessions_for_conference(
     track: str | None = None,
     room: str | None = None,
     q: str | None = None,
+    ordering: str | None = None,
 ) -> QuerySet[Session]:
     """
     Return the conference's sessions by start time, with room, track and
     speakers loaded and ``bookmarked`` annotated for ``user`` (three queries
     whatever the number of sessions: sessions, speakers, and the page count).
 
-    ``track`` and ``room`` are ids, or names when not numeric.
+    ``track`` and ``room`` are ids, or names when not numeric. ``q`` searches
+    title, abstract, speakers' names and track (``ibw.search``): by relevance
+    on PostgreSQL, ties by start time, unless ``ordering`` (one of
+    ``SESSION_ORDERINGS``) is given.
     """
-    sessions = _agenda_sessions(conference, day=day, track=track, room=room, q=q)
+    sessions = _agenda_sessions(conference, day=day, track=track, room=room, q=q, ordering=ordering)
     sessions = sessions.select_related("room", "track").prefetch_related(_speakers_prefetch())
-    return _with_bookmarked(sessions, user).order_by("starts_at", "id")
+    return _with_bookmarked(sessions, user)
 
 
 def agenda_rows(
@@ -124,6 +132,7 @@ def agenda_rows(
     track: str | None = None,
     room: str | None = None,
     q: str | None = None,
+    ordering: str | None = None,
 ) -> QuerySet[Session, dict[str, Any]]:
     """
     The same sessions as ``sessions_for_conference`` as plain rows, for the
@@ -131,10 +140,8 @@ def agenda_rows(
     room's and track's names, and no model instances (building those was most
     of the page's cost). Slice it, then ``with_speaker_rows`` adds speakers.
     """
-    sessions = _agenda_sessions(conference, day=day, track=track, room=room, q=q)
-    return sessions.order_by("starts_at", "id").values(
-        *AGENDA_ROW_FIELDS, room_name=F("room__name"), track_name=F("track__name")
-    )
+    sessions = _agenda_sessions(conference, day=day, track=track, room=room, q=q, ordering=ordering)
+    return sessions.values(*AGENDA_ROW_FIELDS, room_name=F("room__name"), track_name=F("track__name"))
 
 
 AGENDA_ROW_FIELDS = (
@@ -160,9 +167,18 @@ def with_speaker_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _agenda_sessions(
-    conference: Conference, *, day: date | None, track: str | None, room: str | None, q: str | None
+    conference: Conference,
+    *,
+    day: date | None,
+    track: str | None,
+    room: str | None,
+    q: str | None,
+    ordering: str | None,
 ) -> QuerySet[Session]:
-    """The agenda's filters: day in the conference's time zone, track and room (id or name), free text."""
+    """
+    The agenda's filters and order: day in the conference's time zone, track
+    and room (id or name), free text (by relevance unless ``ordering``).
+    """
     sessions = Session.objects.filter(conference=conference)
     if day is not None:
         start, end = day_bounds(conference, day)
@@ -171,11 +187,15 @@ def _agenda_sessions(
         if value:
             lookup = {f"{name}_id": int(value)} if value.isdigit() else {f"{name}__name__iexact": value}
             sessions = sessions.filter(**lookup)
-    if q:
-        speaker_match = SessionSpeaker.objects.filter(session=OuterRef("pk"), speaker__name__icontains=q)
-        sessions = sessions.filter(
-            Q(title__icontains=q) | Q(abstract__icontains=q) | Q(description__icontains=q) | Exists(speaker_match)
-        )
+    sessions = sessions.order_by(*SESSION_ORDERINGS[ordering or "starts_at"])
+    if q and q.strip():
+        if uses_full_text(sessions):
+            sessions = full_text_search(sessions, q, ranked=not ordering)
+        else:
+            speaker_match = SessionSpeaker.objects.filter(session=OuterRef("pk"), speaker__name__icontains=q)
+            sessions = sessions.filter(
+                Q(title__icontains=q) | Q(abstract__icontains=q) | Q(track__name__icontains=q) | Exists(speaker_match)
+            )
     return sessions
 
 
@@ -204,10 +224,16 @@ def bookmarked_sessions(conference: Conference, *, user: User) -> list[Session]:
 
 
 def speakers_for_conference(conference: Conference, *, q: str | None = None) -> QuerySet[Speaker]:
-    speakers = Speaker.objects.filter(conference=conference)
-    if q:
-        speakers = speakers.filter(name__icontains=q)
-    return speakers.order_by("name", "id")
+    """
+    Return the conference's speakers by name; ``q`` searches name and
+    biography (``ibw.search``), by relevance on PostgreSQL, ties by name.
+    """
+    speakers = Speaker.objects.filter(conference=conference).order_by("name", "id")
+    if q and q.strip():
+        if uses_full_text(speakers):
+            return full_text_search(speakers, q)
+        speakers = speakers.filter(Q(name__icontains=q) | Q(bio__icontains=q))
+    return speakers
 
 
 def access_speaker(conference: Conference, speaker_id: int) -> Speaker:

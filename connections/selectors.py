@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from conferences.models import Conference
 from connections.errors import ConnectionNotFound
 from connections.models import Block, Connection, ConnectionStatus
+from ibw.search import full_text_search, uses_full_text
 from users.models import User
 
 
@@ -89,7 +90,8 @@ def attendees_directory(conference: Conference, *, viewer: User, q: str | None =
     """
     Return the people registered for ``conference`` who chose to be listed
     (``directory_visible``), leaving out anyone ``viewer`` blocked or who
-    blocked ``viewer``; ``q`` searches names, company, job title and interests.
+    blocked ``viewer``; ``q`` searches names, company, job title and
+    interests (``ibw.search``: by relevance on PostgreSQL, ties by name).
     """
     blocked = Block.objects.filter(blocker=viewer).values("blocked_id")
     blockers = Block.objects.filter(blocked=viewer).values("blocker_id")
@@ -99,7 +101,10 @@ def attendees_directory(conference: Conference, *, viewer: User, q: str | None =
         attendances__conference=conference,
     ).exclude(pk__in=blocked)
     people = people.exclude(pk__in=blockers)
-    if q:
+    people = people.order_by("first_name", "last_name", "id")
+    if q and q.strip():
+        if uses_full_text(people):
+            return full_text_search(people, q)
         people = people.filter(
             Q(first_name__icontains=q)
             | Q(last_name__icontains=q)
@@ -109,4 +114,4 @@ def attendees_directory(conference: Conference, *, viewer: User, q: str | None =
             | Q(job_title__icontains=q)
             | Q(interests__icontains=q)
         )
-    return people.order_by("first_name", "last_name", "id")
+    return people

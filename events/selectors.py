@@ -8,7 +8,11 @@ from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 
 from events.errors import EventNotFound
 from events.models import RSVP, Event, RSVPStatus
+from ibw.search import full_text_search, uses_full_text
 from users.models import User
+
+# What ``?ordering=`` may ask of the list; a search is otherwise by relevance.
+EVENT_ORDERINGS: dict[str, tuple[str, ...]] = {"starts_at": ("starts_at", "id"), "-starts_at": ("-starts_at", "-id")}
 
 
 def _with_my_rsvp(events: QuerySet[Event], user: User | None) -> QuerySet[Event]:
@@ -25,8 +29,14 @@ def events_list(
     starts_after: datetime | None = None,
     starts_before: datetime | None = None,
     q: str | None = None,
+    ordering: str | None = None,
 ) -> QuerySet[Event]:
-    """Return events by start time, with conference and host loaded and the caller's RSVP status as ``my_rsvp``."""
+    """
+    Return events by start time, with conference and host loaded and the
+    caller's RSVP status as ``my_rsvp``. ``q`` searches title, description
+    and location (``ibw.search``): by relevance on PostgreSQL, ties by start
+    time, unless ``ordering`` (one of ``EVENT_ORDERINGS``) is given.
+    """
     events = Event.objects.select_related("conference", "host")
     if conference:
         events = events.filter(conference__slug=conference)
@@ -34,9 +44,13 @@ def events_list(
         events = events.filter(starts_at__gte=starts_after)
     if starts_before:
         events = events.filter(starts_at__lt=starts_before)
-    if q:
-        events = events.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q))
-    return _with_my_rsvp(events, user).order_by("starts_at", "id")
+    events = events.order_by(*EVENT_ORDERINGS[ordering or "starts_at"])
+    if q and q.strip():
+        if uses_full_text(events):
+            events = full_text_search(events, q, ranked=not ordering)
+        else:
+            events = events.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(location__icontains=q))
+    return _with_my_rsvp(events, user)
 
 
 def access_event(event_id: int, *, user: User | None = None) -> Event:

@@ -412,6 +412,15 @@ ENRICHMENT_DAILY_AI_BUDGET = env.int("ENRICHMENT_DAILY_AI_BUDGET", default=500)
 # (its HTTP calls time out well before): it may be claimed and run again.
 ENRICHMENT_RUN_LEASE_SECONDS = env.int("ENRICHMENT_RUN_LEASE_SECONDS", default=300)
 
+# --- Search -----------------------------------------------------------------
+
+# ``q`` on list endpoints: full-text search on PostgreSQL (ADR 0011); SQLite
+# always matches substrings. ``substring`` forces the substring scan on
+# PostgreSQL too: the baseline bench/search.py compares against.
+SEARCH_MODE = env.str("SEARCH_MODE", default="full_text")
+if SEARCH_MODE not in ("full_text", "substring"):
+    raise ImproperlyConfigured("SEARCH_MODE must be full_text or substring.")
+
 # --- REST framework ---------------------------------------------------------
 
 THROTTLE_ANON = env.str("THROTTLE_ANON", default="120/min")

@@ -36,9 +36,14 @@ from ibw.api import (
     unpaginated_schema,
 )
 from ibw.errors import ValidationFailed
+from ibw.search import ordering_param
 from users.models import User
 
 TAGS = ["conferences"]
+SESSION_SEARCH = (
+    "searches title, abstract, speakers' names and track: every word (stemmed, accents ignored, the last "
+    "as a prefix), by relevance unless `ordering` is given (PostgreSQL); a substring match on SQLite"
+)
 # How long a rendered agenda page or calendar stays cached (its key changes with the agenda anyway).
 RENDER_CACHE_SECONDS = 600
 CACHEABLE_AGENDA_PARAMS = {"day", "track", "room", "page", "page_size"}
@@ -195,7 +200,13 @@ class SessionListView(generics.ListAPIView):
             OpenApiParameter("day", OpenApiTypes.DATE, description="YYYY-MM-DD in the conference's time zone"),
             OpenApiParameter("track", str, description="track id or name"),
             OpenApiParameter("room", str, description="room id or name"),
-            OpenApiParameter("q", str, description="searches title, abstract, description, speaker names"),
+            OpenApiParameter("q", str, description=SESSION_SEARCH),
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=sorted(selectors.SESSION_ORDERINGS),
+                description="with `q`: order by start time instead of relevance",
+            ),
         ]
     )
     def get(self, request, slug: str):
@@ -205,6 +216,7 @@ class SessionListView(generics.ListAPIView):
         # the bookmark flags: built once per agenda version and URL, the
         # caller's flags set on top. Free-text searches and unknown parameters
         # are not cached, so made-up URLs cannot fill the cache.
+        self.ordering = ordering_param(request, selectors.SESSION_ORDERINGS)
         url = request.build_absolute_uri()
         cacheable = set(request.query_params) <= CACHEABLE_AGENDA_PARAMS
         page_key = f"agenda:page:{digest(slug, url)}"
@@ -246,6 +258,7 @@ class SessionListView(generics.ListAPIView):
             track=params.get("track"),
             room=params.get("room"),
             q=params.get("q"),
+            ordering=getattr(self, "ordering", None),
         )
         page = selectors.with_speaker_rows(self.paginate_queryset(rows))
         body = self.get_paginated_response([s.session_row_representation(row) for row in page]).data
@@ -269,6 +282,7 @@ class SessionListView(generics.ListAPIView):
             track=params.get("track"),
             room=params.get("room"),
             q=params.get("q"),
+            ordering=getattr(self, "ordering", None),
         )
 
     @extend_schema(request=s.SessionWriteInputSerializer, responses={201: s.SessionSerializer})
@@ -353,7 +367,16 @@ class SpeakerListView(generics.ListAPIView):
         conference = selectors.access_conference(self.kwargs["slug"])
         return selectors.speakers_for_conference(conference, q=self.request.query_params.get("q"))
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="searches speaker names")])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                description="searches name and biography: every word, stemmed, accents ignored, the last as a "
+                "prefix; by relevance (PostgreSQL), substring match on SQLite",
+            )
+        ]
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -154,6 +154,15 @@ class AttendeeListView(generics.ListAPIView):
         conference = access_conference(self.kwargs["slug"])
         return attendees_directory(conference, viewer=self.request.user, q=self.request.query_params.get("q"))
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="searches name, company, title, interests")])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                description="searches name, company, job title and interests: every word (stemmed, accents "
+                "ignored, the last as a prefix), by relevance (PostgreSQL); a substring match on SQLite",
+            )
+        ]
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

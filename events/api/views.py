@@ -21,6 +21,7 @@ from ibw.api import (
     is_admin,
 )
 from ibw.errors import ValidationFailed
+from ibw.search import ordering_param
 
 TAGS = ["events"]
 
@@ -86,6 +87,7 @@ class EventListView(generics.ListAPIView):
             starts_after=_moment(self.request, "starts_after"),
             starts_before=_moment(self.request, "starts_before"),
             q=params.get("q"),
+            ordering=ordering_param(self.request, selectors.EVENT_ORDERINGS),
         )
 
     @extend_schema(
@@ -93,7 +95,19 @@ class EventListView(generics.ListAPIView):
             OpenApiParameter("conference", str, description="conference slug"),
             OpenApiParameter("starts_after", str, description="ISO 8601 date or date-time (inclusive)"),
             OpenApiParameter("starts_before", str, description="ISO 8601 date or date-time (exclusive)"),
-            OpenApiParameter("q", str, description="searches title, description, location"),
+            OpenApiParameter(
+                "q",
+                str,
+                description="searches title, description and location: every word (stemmed, accents ignored, "
+                "the last as a prefix), by relevance unless `ordering` is given (PostgreSQL); a substring match "
+                "on SQLite",
+            ),
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=sorted(selectors.EVENT_ORDERINGS),
+                description="with `q`: order by start time instead of relevance",
+            ),
         ]
     )
     def get(self, request, *args, **kwargs):
