@@ -43,7 +43,7 @@ fuzz: $(STAMP)
 
 ## security: dependency audit (pip-audit) and static scan (bandit, high severity)
 security: $(STAMP)
-	$(VENV)/bin/bandit -q -r ibw users conferences events connections live meetings quests notifications broadcasts bot integrations -x '*/migrations/*' -lll
+	$(VENV)/bin/bandit -q -r ibw users conferences events connections live meetings quests chats notifications broadcasts bot integrations -x '*/migrations/*' -lll
 	scripts/audit.sh
 
 ## bench: every script in bench/ against PostgreSQL and Redis ($$DATABASE_URL / $$REDIS_URL); writes bench/RESULTS.md

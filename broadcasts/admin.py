@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils.html import format_html
 
 from broadcasts import audiences, services
-from broadcasts.models import Broadcast, BroadcastStatus, Delivery, Segment
+from broadcasts.models import CHANNEL_CHOICES, Broadcast, BroadcastStatus, Delivery, Segment
 from ibw.errors import ApplicationError
 from notifications.models import Channel, DeliveryState
 
@@ -24,7 +24,7 @@ class BroadcastForm(forms.ModelForm):
     quest = forms.IntegerField(required=False, help_text="Quest id, for the quest_completed segment.")
     channel_choices = forms.MultipleChoiceField(
         label="Channels",
-        choices=Channel.choices,
+        choices=CHANNEL_CHOICES,
         initial=[Channel.IN_APP, Channel.TELEGRAM],
         widget=forms.CheckboxSelectMultiple,
     )
