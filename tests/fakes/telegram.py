@@ -360,7 +360,13 @@ _DEFAULT_DESCRIPTIONS = {
 
 BOT_ID = 123456789
 _BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "IBW", "username": "ibw_test_bot"}
-_NO_GIFTS = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False, "premium_subscription": False}
+_NO_GIFTS = {
+    "unlimited_gifts": False,
+    "limited_gifts": False,
+    "unique_gifts": False,
+    "premium_subscription": False,
+    "gifts_from_channels": False,
+}
 _ADMIN_RIGHTS = {
     "can_be_edited": False,
     "is_anonymous": False,
