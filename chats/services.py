@@ -525,16 +525,16 @@ def sweep() -> dict[str, int]:
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.BROADCAST_SENDING_LEASE_SECONDS)
-    redo = JoinRequest.objects.filter(state=DeliveryState.SENDING, sending_at__lt=cutoff).update(
-        state=DeliveryState.PENDING
-    )
+    stale = JoinRequest.objects.filter(state=DeliveryState.SENDING, sending_at__lt=cutoff)
+    redo_ids = list(stale.values_list("pk", flat=True)[:1000])
+    redo = JoinRequest.objects.filter(pk__in=redo_ids, state=DeliveryState.SENDING).update(state=DeliveryState.PENDING)
     unknown = ChatPost.objects.filter(state=DeliveryState.SENDING, sending_at__lt=cutoff).update(
         state=DeliveryState.FAILED,
         error="outcome unknown: the worker stopped during the Telegram request; not resent to avoid a duplicate",
     )
     grace = now - timedelta(seconds=PICKUP_GRACE_SECONDS)
     waiting = list(
-        JoinRequest.objects.filter(state=DeliveryState.PENDING, created_at__lt=grace)
+        JoinRequest.objects.filter(Q(created_at__lt=grace) | Q(pk__in=redo_ids), state=DeliveryState.PENDING)
         .order_by("pk")
         .values_list("pk", flat=True)[:1000]
     )

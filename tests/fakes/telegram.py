@@ -133,7 +133,8 @@ class FakeTelegram:
                 self.join_decisions.pop(key, None)
 
     def decision_calls(self) -> list[Call]:
-        return [c for c in self.calls_of("approveChatJoinRequest") + self.calls_of("declineChatJoinRequest")]
+        with self._lock:
+            return [c for c in self.calls if c.method in ("approveChatJoinRequest", "declineChatJoinRequest")]
 
     def reset(self) -> None:
         with self._lock:
