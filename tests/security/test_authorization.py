@@ -109,6 +109,10 @@ ROLE_OR_HOST = {
     "POST /api/v1/events/{event_id}/check-ins/",
     "POST /api/v1/events/{event_id}/messages/",
     "GET /api/v1/events/{event_id}/rsvps/",
+    "POST /api/v1/conferences/{slug}/chats/",
+    "DELETE /api/v1/conferences/{slug}/chats/{chat_id}/",
+    "POST /api/v1/events/{event_id}/chats/",
+    "DELETE /api/v1/events/{event_id}/chats/{chat_id}/",
 }
 
 # A live session's moderators (its speakers' users, staff, the conference's
@@ -175,6 +179,9 @@ USER = {
     "POST /api/v1/users/me/calendar/",
     "POST /api/v1/users/me/enrich/",
     "GET /api/v1/users/me/points/",
+    # A logged-in person who is not registered (or going) gets 403 NOT_REGISTERED.
+    "GET /api/v1/conferences/{slug}/chats/",
+    "GET /api/v1/events/{event_id}/chats/",
 }
 
 
@@ -235,6 +242,7 @@ def world():
         "rid": reward.pk,
         "user_id": owner.pk,
         "token": "not-a-token",
+        "chat_id": 1,
         "submission": submission,
         "notification": notification,
         "connection": connection,
