@@ -117,14 +117,33 @@ def main() -> int:
             batch_size=1000,
         )
         fake.add_chat(CHAT_ID, title="Keynote Conf community")
-        ChatLink.objects.create(conference=conference, chat_id=CHAT_ID, title="Keynote Conf community",
-                                type="supergroup", purpose="community")
+        ChatLink.objects.create(
+            conference=conference,
+            chat_id=CHAT_ID,
+            title="Keynote Conf community",
+            type="supergroup",
+            purpose="community",
+        )
         ratelimit.reset()
-        print(f"setup: {REQUESTS} registered people, database migrated in {time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"setup: {REQUESTS} registered people, database migrated in {time.monotonic() - started:.0f} s", flush=True
+        )
 
         worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "ibw", "worker", "-Q", "critical,default",
-             "--concurrency", "4", "--loglevel", "ERROR", "--without-gossip", "--without-mingle"],
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "ibw",
+                "worker",
+                "-Q",
+                "critical,default",
+                "--concurrency",
+                "6",
+                "--loglevel",
+                "ERROR",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -155,6 +174,16 @@ def main() -> int:
             time.sleep(1)
 
         rows = list(JoinRequest.objects.filter(state="sent").values_list("telegram_user_id", "sent_at"))
+        recorded = sorted(
+            created.timestamp() - arrived[tid]
+            for tid, created in JoinRequest.objects.values_list("telegram_user_id", "created_at")
+        )
+        if recorded:
+            print(
+                f"update accepted -> decision recorded: p50 {recorded[len(recorded) // 2]:.1f} s, "
+                f"max {recorded[-1]:.1f} s",
+                flush=True,
+            )
         calls = fake.decision_calls()
         per_request = Counter((int(c.params["chat_id"]), int(c.params["user_id"])) for c in calls)
         duplicates = sum(n - 1 for n in per_request.values())

@@ -425,9 +425,12 @@ def dispatch_due() -> dict:
     for broadcast in Broadcast.objects.filter(status=BroadcastStatus.SENDING).only("pk", "channels"):
         if finish_broadcast_if_done(broadcast.pk) or _lane_alive(broadcast.pk):
             continue
-        if _open_posts(broadcast.pk) or Delivery.objects.filter(
-            delivery.due(now), broadcast_id=broadcast.pk, state=DeliveryState.PENDING
-        ).exists():
+        if (
+            _open_posts(broadcast.pk)
+            or Delivery.objects.filter(
+                delivery.due(now), broadcast_id=broadcast.pk, state=DeliveryState.PENDING
+            ).exists()
+        ):
             enqueue_lanes(broadcast.pk, broadcast.channels)
             resumed += 1
     retried = notifications.retry_due_deliveries()

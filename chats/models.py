@@ -32,7 +32,9 @@ class ChatLink(models.Model):
     conference = models.ForeignKey(
         "conferences.Conference", null=True, blank=True, on_delete=models.CASCADE, related_name="chat_links"
     )
-    event = models.ForeignKey("events.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="chat_links")
+    event = models.ForeignKey(
+        "events.Event", null=True, blank=True, on_delete=models.CASCADE, related_name="chat_links"
+    )
     # Telegram's id (negative for groups and channels); a chat belongs to one conference or event.
     chat_id = models.BigIntegerField(unique=True)
     title = models.CharField(max_length=255, blank=True)
@@ -102,7 +104,9 @@ class JoinRequest(models.Model):
     telegram_user_id = models.BigIntegerField()
     # The request's ``date``: a person asking again later (after registering) is a new request.
     requested_at = models.DateTimeField()
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decision = models.CharField(max_length=10, choices=JoinDecision.choices)
     state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

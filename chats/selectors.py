@@ -48,7 +48,7 @@ def may_join(link: ChatLink, user: User | None) -> bool:
         return False
     if link.conference_id is not None:
         return Attendance.objects.filter(conference_id=link.conference_id, user=user).exists()
-    return RSVP.objects.filter(event_id=link.event_id, user=user, status=RSVPStatus.GOING).exists()
+    return RSVP.objects.filter(event=link.event, user=user, status=RSVPStatus.GOING).exists()
 
 
 def announcement_chats(conference_id: int) -> QuerySet[ChatLink]:

@@ -36,6 +36,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -46,7 +47,7 @@ from chats.models import ChatLink, ChatPost, ChatPurpose, ChatStatus, InviteLink
 from conferences.models import Conference
 from events.models import Event, RSVPStatus
 from ibw.errors import ServiceUnavailable
-from ibw.tasks import enqueue, enqueue_on_commit
+from ibw.tasks import enqueue
 from integrations import ratelimit, telegram
 from integrations.telegram_sender import TelegramSender
 from notifications.models import DeliveryState, NotificationKind
@@ -61,6 +62,13 @@ INVITE_NAME_MAX = 32
 # A decision or post not picked up after this long lost its task (broker down): the sweep queues it.
 PICKUP_GRACE_SECONDS = 30
 POST_CLAIM_BATCH = 5
+DECISION_CLAIM_BATCH = 5
+# While tasks drain decisions they keep these keys alive; while every slot is taken, new decisions
+# queue no task of their own. Two lanes keep the rate limiter busy when one worker process is
+# descheduled, and leave the other critical-queue processes free to record decisions.
+DECISION_LANE_KEY = "chats:decision_lane"
+DECISION_LANES = 2
+DECISION_LANE_TTL = 15
 RIGHT_NAMES = {
     "administrator": "be an administrator",
     "can_invite_users": "invite users (can_invite_users)",
@@ -254,11 +262,12 @@ def record_join_request(payload: dict[str, Any]) -> NewDecision | None:
     """
     chat, sender = payload.get("chat") or {}, payload.get("from") or {}
     chat_id, telegram_id, date = chat.get("id"), sender.get("id"), payload.get("date")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (chat_id, telegram_id, date)):
+    if not (_is_int(chat_id) and _is_int(telegram_id) and _is_int(date)):
         return None
-    link = ChatLink.objects.filter(chat_id=chat_id, status=ChatStatus.ACTIVE).select_related(
-        "conference", "event"
-    ).first()
+    assert isinstance(chat_id, int) and isinstance(telegram_id, int) and isinstance(date, int)
+    link = (
+        ChatLink.objects.filter(chat_id=chat_id, status=ChatStatus.ACTIVE).select_related("conference", "event").first()
+    )
     if link is None:
         logger.info("join_request_for_unlinked_chat", chat_id=chat_id)
         return None
@@ -270,12 +279,16 @@ def record_join_request(payload: dict[str, Any]) -> NewDecision | None:
             request = JoinRequest.objects.create(
                 chat=link, telegram_user_id=telegram_id, requested_at=requested_at, user=user, decision=decision
             )
-            enqueue_on_commit(tasks.send_join_decisions_task, request_ids=[request.pk])
+            transaction.on_commit(lambda: _wake_decision_lane(request.pk))
     except IntegrityError:
         logger.info("join_request_already_decided", chat_id=chat_id, telegram_id=telegram_id)
         return None
     logger.info("join_request_decided", chat_id=chat_id, telegram_id=telegram_id, decision=decision)
     return NewDecision(request, link, user)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def decline_message(decided: NewDecision) -> str:
@@ -301,35 +314,127 @@ def decline_message(decided: NewDecision) -> str:
     )
 
 
-def send_join_decisions(request_ids: list[int]) -> float:
+def _wake_decision_lane(request_id: int) -> None:
+    """
+    After the decision commits: queue the decision task, unless a lane is
+    draining decisions right now (its heartbeat in Redis); that lane takes
+    this one too. A lane checks once more after dropping its heartbeat, so
+    a decision committed just as it stops is not left behind (and the sweep
+    queues anything older than ``PICKUP_GRACE_SECONDS``).
+    """
+    try:
+        if _lanes_busy():
+            return
+    except Exception as exc:  # Redis down: queue the task, a spare lane is harmless
+        logger.warning("decision_lane_check_failed", error=str(exc))
+    enqueue(tasks.send_join_decisions_task, request_ids=[request_id])
+
+
+def _lane(action: str, slot: int | None = None) -> int | None:
+    """
+    The draining lanes' keys in Redis (``DECISION_LANES`` slots): ``take``
+    a free slot (SET NX; returns it, or ``None`` when all are taken),
+    ``beat`` (refresh ``slot``) or ``drop`` it.
+    """
+    try:
+        if action == "take":
+            for free in range(DECISION_LANES):
+                if cache.add(f"{DECISION_LANE_KEY}:{free}", 1, timeout=DECISION_LANE_TTL):
+                    return free
+            return None
+        if slot is not None and action == "beat":
+            cache.set(f"{DECISION_LANE_KEY}:{slot}", 1, timeout=DECISION_LANE_TTL)
+        elif slot is not None:
+            cache.delete(f"{DECISION_LANE_KEY}:{slot}")
+    except Exception as exc:  # Redis down: act as a lane; a spare one is harmless
+        logger.warning("decision_lane_key_failed", action=action, error=str(exc))
+        return 0
+    return slot
+
+
+def _lanes_busy() -> bool:
+    return all(cache.get(f"{DECISION_LANE_KEY}:{slot}") for slot in range(DECISION_LANES))
+
+
+def send_join_decisions(request_ids: list[int], *, budget_seconds: float = 10.0) -> float:
     """
     Carry out the pending decisions among ``request_ids`` (approve or
-    decline), one rate-limiter token each; return 0 when none is left to
-    do now, else the seconds after which to try again (a 429 pause, a
-    transient failure). Each call is claimed first (``pending`` →
-    ``sending``), so of two workers only one calls Telegram.
+    decline), one rate-limiter token per call; then, if no other task is
+    the decision lane (a Redis key), become it and drain the other pending
+    decisions for up to ``budget_seconds`` on the same connection pool (a
+    keynote's worth of requests costs one session, not one per person, and
+    only one worker process waits on the limiter for them). Return 0 when
+    done, else the seconds after which to run again (a 429 pause, a
+    transient failure, or a small delay when the budget ran out). Each call
+    is claimed first (``pending`` → ``sending``, skip locked), so of two
+    workers only one calls Telegram.
     """
+    deadline = time.monotonic() + budget_seconds
     retry_in = 0.0
+    lane: int | None = None
     with TelegramSender() as sender:
-        for request_id in request_ids:
-            wait = _send_join_decision(sender, request_id)
-            retry_in = max(retry_in, wait)
-    return retry_in
+        while True:
+            claimed = _claim_decisions(request_ids)
+            if not claimed:
+                if lane is None:
+                    lane = _lane("take")
+                    if lane is None:
+                        return retry_in  # the lanes drain the rest
+                elif time.monotonic() >= deadline:
+                    _lane("drop", lane)  # the next run (queued by the task) takes a slot again
+                    return max(retry_in, 0.01)
+                _lane("beat", lane)
+                claimed = _claim_decisions(None)
+            if not claimed:
+                _lane("drop", lane)
+                # Once more without the key: a decision committed meanwhile saw it and queued no task.
+                claimed = _claim_decisions(None)
+                if not claimed:
+                    return retry_in
+                lane = _lane("take")
+            for index, request in enumerate(claimed):
+                wait = ratelimit.acquire(max_wait=5.0)
+                if wait:
+                    _unclaim([r.pk for r in claimed[index:]])
+                    retry_in = wait
+                    break
+                retry_in = max(retry_in, _carry_out(sender, request))
+            if retry_in:
+                _lane("drop", lane)
+                return retry_in
 
 
-def _send_join_decision(sender: TelegramSender, request_id: int) -> float:
+def _claim_decisions(request_ids: list[int] | None) -> list[JoinRequest]:
+    """Mark up to ``DECISION_CLAIM_BATCH`` pending decisions (of ``request_ids``, or any) ``sending``; return them."""
+    rows = JoinRequest.objects.filter(state=DeliveryState.PENDING)
+    if request_ids is not None:
+        rows = rows.filter(pk__in=request_ids)
     now = timezone.now()
-    claimed = JoinRequest.objects.filter(pk=request_id, state=DeliveryState.PENDING).update(
-        state=DeliveryState.SENDING, sending_at=now, attempts=F("attempts") + 1
+    with transaction.atomic():
+        claimed = list(
+            rows.select_for_update(skip_locked=True, of=("self",))
+            .select_related("chat")
+            .order_by("pk")[:DECISION_CLAIM_BATCH]
+        )
+        if claimed:
+            JoinRequest.objects.filter(pk__in=[r.pk for r in claimed]).update(
+                state=DeliveryState.SENDING, sending_at=now, attempts=F("attempts") + 1
+            )
+    for request in claimed:
+        request.attempts += 1
+    return claimed
+
+
+def _unclaim(ids: list[int]) -> None:
+    """Hand back claimed decisions whose call was not started (a long 429 pause)."""
+    JoinRequest.objects.filter(pk__in=ids, state=DeliveryState.SENDING).update(
+        state=DeliveryState.PENDING, attempts=F("attempts") - 1
     )
-    if not claimed:
-        return 0.0
-    request = JoinRequest.objects.select_related("chat").get(pk=request_id)
-    rows = JoinRequest.objects.filter(pk=request_id, state=DeliveryState.SENDING)
-    wait = ratelimit.acquire(max_wait=5.0)
-    if wait:
-        rows.update(state=DeliveryState.PENDING, attempts=F("attempts") - 1)
-        return wait
+
+
+def _carry_out(sender: TelegramSender, request: JoinRequest) -> float:
+    """Make the claimed decision's one Telegram call and record how it went; return a retry delay or 0."""
+    rows = JoinRequest.objects.filter(pk=request.pk, state=DeliveryState.SENDING)
     method = "approveChatJoinRequest" if request.decision == JoinDecision.APPROVE else "declineChatJoinRequest"
     [error] = sender.call_many([(method, {"chat_id": request.chat.chat_id, "user_id": request.telegram_user_id})])
     if error is None:
@@ -343,7 +448,7 @@ def _send_join_decision(sender: TelegramSender, request_id: int) -> float:
         return float(min(60, 2**request.attempts))
     # 400 (the request expired or was decided by a person), 403 (the bot lost the chat), or out of attempts.
     rows.update(state=DeliveryState.FAILED, error=str(error)[:500])
-    logger.warning("join_decision_failed", request=request_id, error=str(error))
+    logger.warning("join_decision_failed", request=request.pk, error=str(error))
     return 0.0
 
 

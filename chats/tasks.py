@@ -17,9 +17,15 @@ def _services():
     return services
 
 
-@shared_task(name="chats.send_join_decisions", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name="chats.send_join_decisions", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def send_join_decisions_task(self, *, request_ids: list[int]) -> None:
-    """Approve or decline each pending join request once; a 429 or 5xx tries the rest again later."""
+    """
+    Approve or decline each pending join request once, then drain the
+    others as the one decision lane; a 429, a 5xx or the end of the budget
+    runs it again later.
+    """
     retry_in = _services().send_join_decisions(request_ids)
     if retry_in and not self.request.is_eager:
         enqueue(send_join_decisions_task, countdown=retry_in, request_ids=request_ids)

@@ -183,7 +183,6 @@ class TelegramClient:
         )
         return [update.to_dict() for update in updates]
 
-
     async def get_chat(self, chat_id: int) -> ChatInfo:
         """``getChat``: the chat's type and title; a chat Telegram does not know is ``TelegramBadRequest``."""
         chat = await self._call(self.bot.get_chat(chat_id=chat_id))

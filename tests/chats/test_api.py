@@ -129,7 +129,9 @@ def test_a_private_chat_with_a_person_is_400(fake_telegram, conference, admin_ap
     person = bot_user()
     fake_telegram.add_chat(person.telegram_chat_id, type="private", title="Ada")
 
-    by_id = admin_api.post(_url(conference), {"chat_id": person.telegram_chat_id, "purpose": "community"}, format="json")
+    by_id = admin_api.post(
+        _url(conference), {"chat_id": person.telegram_chat_id, "purpose": "community"}, format="json"
+    )
     fake_telegram.add_chat(-4242, type="private", title="Odd")  # Telegram says private whatever the id
     by_type = admin_api.post(_url(conference), {"chat_id": -4242, "purpose": "community"}, format="json")
 

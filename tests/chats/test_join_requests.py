@@ -106,7 +106,9 @@ def test_registering_after_a_decline_lets_the_person_ask_again(fake_telegram, se
     assert list(JoinRequest.objects.order_by("pk").values_list("decision", flat=True)) == ["decline", "approve"]
 
 
-def test_a_request_for_a_chat_not_linked_or_inactive_is_left_undecided(fake_telegram, send_update, conference, attendee):
+def test_a_request_for_a_chat_not_linked_or_inactive_is_left_undecided(
+    fake_telegram, send_update, conference, attendee
+):
     inactive = linked_chat(fake_telegram, conference)
     inactive.status = ChatStatus.INACTIVE
     inactive.save()

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from chats import services
 from chats.models import ChatLink, InviteLink, JoinRequest
 from integrations.telegram_sender import TelegramSender
 from tests.chats.conftest import linked_chat, new_chat_id
 from tests.factories import ConferenceFactory
+from tests.races import run_in_threads, sessions_waiting_on_locks
 from tests.telegram import chat_join_request_update
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -28,36 +28,6 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("row locks and unique indexes under concurrency are what is tested: PostgreSQL only")
-
-
-def _run_in_threads(jobs: list[Callable[[], object]]) -> list[object]:
-    results: list[object] = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def run(index: int, job: Callable[[], object]) -> None:
-        try:
-            results[index] = job()
-        except BaseException as exc:  # reported in the main thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
-
-
-def _waiting_on_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
 
 
 def _decide(payload: dict) -> bool:
@@ -74,7 +44,7 @@ def test_two_workers_deciding_one_join_request_make_one_decision_and_one_call(fa
     outcomes: list[object] = []
 
     def race() -> None:
-        outcomes.extend(_run_in_threads([lambda: _decide(payload), lambda: _decide(payload)]))
+        outcomes.extend(run_in_threads([lambda: _decide(payload), lambda: _decide(payload)]))
 
     # Both workers read "no decision yet" and reach the insert while the chat row is locked.
     with transaction.atomic():
@@ -82,9 +52,9 @@ def test_two_workers_deciding_one_join_request_make_one_decision_and_one_call(fa
         runner = threading.Thread(target=race)
         runner.start()
         deadline = time.monotonic() + 10
-        while _waiting_on_locks() < 2 and time.monotonic() < deadline:
+        while sessions_waiting_on_locks() < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        both_blocked = _waiting_on_locks() >= 2
+        both_blocked = sessions_waiting_on_locks() >= 2
     runner.join(timeout=60)
 
     assert both_blocked
@@ -108,7 +78,7 @@ def test_two_tasks_carrying_out_one_decision_call_telegram_once(fake_telegram, c
         start.wait()
         return services.send_join_decisions([row.pk])
 
-    _run_in_threads([task] * 4)
+    run_in_threads([task] * 4)
 
     assert len(fake_telegram.decision_calls()) == 1
 
@@ -129,7 +99,7 @@ def test_control_a_decision_not_settled_by_the_database_is_made_twice(fake_teleg
                     [("approveChatJoinRequest", {"chat_id": link.chat_id, "user_id": attendee.telegram_id})]
                 )
 
-    _run_in_threads([naive_decide, naive_decide])
+    run_in_threads([naive_decide, naive_decide])
 
     assert len(fake_telegram.decision_calls()) == 2  # what the race test above asserts is 1
 
@@ -143,7 +113,7 @@ def test_people_opening_the_list_at_once_get_one_invite_link_each_made_once(fake
         start.wait()
         return services.ensure_invite_link(link, attendee)
 
-    links = _run_in_threads([open_list] * 6)
+    links = run_in_threads([open_list] * 6)
 
     assert len(set(links)) == 1 and links[0]
     assert len(fake_telegram.calls_of("createChatInviteLink")) == 1
@@ -165,7 +135,7 @@ def test_two_conferences_linking_one_chat_at_once_one_wins(fake_telegram):
             return "409"
         return "201"
 
-    outcomes = _run_in_threads([lambda: link(first), lambda: link(second)])
+    outcomes = run_in_threads([lambda: link(first), lambda: link(second)])
 
     assert sorted(outcomes) == ["201", "409"]
     assert ChatLink.objects.count() == 1
