@@ -395,3 +395,16 @@ def test_admin_links_a_chat_after_the_same_checks(fake_telegram, conference, cli
     assert refused.status_code == 200
     assert "The bot must be an administrator in this chat." in refused.content.decode()
     assert ChatLink.objects.count() == 1
+
+
+def test_admin_unlink_action_revokes_the_invite_links(fake_telegram, conference, attendee, client):
+    staff = UserFactory(is_staff=True, is_superuser=True, email="root2@example.org")
+    client.force_login(staff)
+    link = linked_chat(fake_telegram, conference)
+    client_for(attendee).get(_url(conference))
+
+    response = client.post("/admin/chats/chatlink/", {"action": "unlink", "_selected_action": [link.pk]}, follow=True)
+
+    assert response.status_code == 200
+    assert not ChatLink.objects.exists()
+    assert len(fake_telegram.calls_of("revokeChatInviteLink")) == 1

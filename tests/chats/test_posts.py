@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from broadcasts.models import Broadcast, Delivery
+from broadcasts.services import cancel_broadcast, create_broadcast, start_broadcast
 from chats import services
 from chats.models import ChatPost, ChatStatus
 from conferences import changes
@@ -170,3 +171,17 @@ def test_a_schedule_change_undone_within_the_window_posts_nothing(
 
     assert fake_telegram.calls_of("sendMessage") == []
     assert not ChatPost.objects.exists()
+
+
+def test_cancelling_a_broadcast_cancels_its_pending_posts(fake_telegram, conference, chats):
+    broadcast = create_broadcast(
+        title="Later", audience={"segment": "all", "conference": conference.slug}, channels=["telegram_chats"]
+    )
+    start_broadcast(broadcast.pk)  # posts created, not yet sent (the lane task runs on commit)
+
+    cancelled = cancel_broadcast(broadcast)
+
+    assert cancelled.status == "cancelled"
+    assert (cancelled.total, cancelled.sent) == (2, 0)
+    assert set(ChatPost.objects.values_list("state", flat=True)) == {DeliveryState.CANCELLED}
+    assert fake_telegram.calls_of("sendMessage") == []
