@@ -48,7 +48,7 @@ fuzz: $(STAMP)
 
 ## security: dependency audit (pip-audit) and static scan (bandit, high severity)
 security: $(STAMP)
-	$(VENV)/bin/bandit -q -r ibw users uploads conferences events connections live meetings quests notifications broadcasts bot privacy dashboard integrations -x '*/migrations/*' -lll
+	$(VENV)/bin/bandit -q -r ibw users uploads conferences events connections live meetings quests chats notifications broadcasts bot privacy dashboard integrations -x '*/migrations/*' -lll
 	scripts/audit.sh
 
 ## bench: every script in bench/ against PostgreSQL and Redis ($$DATABASE_URL / $$REDIS_URL); writes bench/RESULTS.md

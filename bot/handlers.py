@@ -23,6 +23,8 @@ import structlog
 from django.conf import settings
 from django.utils import timezone
 
+from chats import services as chat_services
+from chats.models import JoinDecision
 from conferences.selectors import (
     conference_by_slug,
     conference_for,
@@ -86,6 +88,8 @@ def handle_update(update: dict[str, Any]) -> list[Reply]:
     if isinstance(update.get("my_chat_member"), dict):
         _chat_member_changed(update["my_chat_member"])
         return []
+    if isinstance(update.get("chat_join_request"), dict):
+        return _join_requested(update["chat_join_request"])
     if isinstance(update.get("callback_query"), dict):
         return _button_pressed(update["callback_query"])
     message = update.get("message")
@@ -136,9 +140,31 @@ def _button_pressed(query: dict[str, Any]) -> list[Reply]:
     return [Reply(chat_id, "Session reminders are off. Send /unmute to turn them on again.")]
 
 
+def _join_requested(request: dict[str, Any]) -> list[Reply]:
+    """
+    Someone asked to join a chat through an invite link: the database
+    decides (once, however often the update comes), and a declined person
+    who started the bot is told why and how to register.
+    """
+    decided = chat_services.record_join_request(request)
+    if decided is None or decided.request.decision == JoinDecision.APPROVE:
+        return []
+    user = decided.user
+    if user is None or user.telegram_chat_id is None or user.telegram_blocked_at is not None:
+        return []
+    return [Reply(user.telegram_chat_id, chat_services.decline_message(decided))]
+
+
 def _chat_member_changed(change: dict[str, Any]) -> None:
-    """The user blocked (``kicked``) or restarted (``member``) the bot in their private chat."""
+    """
+    In a group or channel: the bot was removed or its rights changed (a
+    linked chat may go inactive). In a private chat: the user blocked
+    (``kicked``) or restarted (``member``) the bot.
+    """
     chat, member = change.get("chat"), change.get("new_chat_member")
+    if isinstance(chat, dict) and chat.get("type") in ("group", "supergroup", "channel"):
+        chat_services.bot_membership_changed(change)
+        return
     if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(member, dict):
         return
     if member.get("status") == "kicked":

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from broadcasts import audiences, services
-from broadcasts.models import Broadcast, BroadcastStatus, Delivery, Segment
+from broadcasts.models import CHANNEL_CHOICES, Broadcast, BroadcastStatus, Delivery, Segment
 from conferences.admin_scope import ScopedTabularInline, SlugScopedAdmin, is_site_admin, managed_slugs
 from conferences.models import Bookmark, Conference
 from events.models import RSVP, Event
@@ -71,7 +71,7 @@ class AudienceForm(forms.Form):
 class BroadcastForm(AudienceForm, forms.ModelForm):
     channel_choices = forms.MultipleChoiceField(
         label="Channels",
-        choices=Channel.choices,
+        choices=CHANNEL_CHOICES,
         initial=[Channel.IN_APP, Channel.TELEGRAM],
         widget=forms.CheckboxSelectMultiple,
     )

@@ -8,7 +8,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from notifications.models import AbstractDelivery
+from notifications.models import AbstractDelivery, Channel
+
+# A broadcast channel that is not a person's: one post into each active
+# announcements chat of the audience's conference (``chats.ChatPost`` rows).
+TELEGRAM_CHATS = "telegram_chats"
+CHANNEL_CHOICES = [*Channel.choices, (TELEGRAM_CHATS, "Telegram announcement chats")]
 
 
 class Segment(models.TextChoices):

@@ -37,7 +37,9 @@ from django.utils import timezone
 from broadcasts import tasks
 from broadcasts.audiences import audience_users, normalize_audience
 from broadcasts.errors import BroadcastFinished
-from broadcasts.models import Broadcast, BroadcastStatus, Delivery
+from broadcasts.models import CHANNEL_CHOICES, TELEGRAM_CHATS, Broadcast, BroadcastStatus, Delivery
+from chats import services as chats
+from conferences.selectors import conference_by_slug
 from ibw.errors import ValidationFailed
 from ibw.tasks import enqueue, enqueue_on_commit
 from integrations import telegram
@@ -70,9 +72,14 @@ def create_broadcast(
     ETA task be lost), else ``queued`` and started on commit.
     """
     clean = normalize_audience(audience)
-    wanted = [c for c in Channel.values if c in set(channels)]
+    wanted = [c for c, _ in CHANNEL_CHOICES if c in set(channels)]
     if not wanted:
         raise ValidationFailed("Choose at least one channel.", details={"channels": ["Choose at least one channel."]})
+    if wanted == [TELEGRAM_CHATS] and not clean.get("conference"):
+        raise ValidationFailed(
+            "Posting into Telegram chats needs the audience's conference.",
+            details={"audience": {"conference": ["Required when the only channel is telegram_chats."]}},
+        )
     now = timezone.now()
     scheduled = send_at is not None and send_at > now
     with transaction.atomic():
@@ -138,13 +145,18 @@ def start_broadcast(broadcast_id: int) -> bool:
             broadcast.save(update_fields=["status", "error", "finished_at"])
             return False
         for channel in broadcast.channels:
+            if channel == TELEGRAM_CHATS:
+                _create_chat_posts(broadcast)
+                continue
             recipients = users
             if channel == Channel.TELEGRAM:
                 recipients = users.filter(
                     telegram_chat_id__isnull=False, notify_telegram=True, telegram_blocked_at__isnull=True
                 )
             _expand(broadcast, channel, recipients)
-        broadcast.total = Delivery.objects.filter(broadcast=broadcast).count()
+        broadcast.total = Delivery.objects.filter(broadcast=broadcast).count() + sum(
+            chats.post_counts(_posts_source(broadcast.pk)).values()
+        )
         broadcast.status = BroadcastStatus.SENDING
         broadcast.started_at = now
         broadcast.save(update_fields=["total", "status", "started_at"])
@@ -174,6 +186,20 @@ def _expand(broadcast: Broadcast, channel: str, recipients: QuerySet[User]) -> N
         )
 
 
+def _posts_source(broadcast_id: int) -> str:
+    return f"broadcast:{broadcast_id}"
+
+
+def _create_chat_posts(broadcast: Broadcast) -> int:
+    """One post per active announcements chat of the audience's conference (none without a conference)."""
+    conference = conference_by_slug(broadcast.audience.get("conference") or "")
+    if conference is None:
+        return 0
+    return chats.create_posts(
+        conference.pk, source=_posts_source(broadcast.pk), title=broadcast.title, body=broadcast.body
+    )
+
+
 def enqueue_lanes(broadcast_id: int, channels: Iterable[str]) -> None:
     """
     Start the batch tasks of a sending broadcast once the current
@@ -187,6 +213,8 @@ def enqueue_lanes(broadcast_id: int, channels: Iterable[str]) -> None:
     if Channel.TELEGRAM in channels:
         for _ in range(max(1, settings.BROADCAST_LANES)):
             enqueue_on_commit(tasks.send_telegram_batch_task, broadcast_id=broadcast_id)
+    if TELEGRAM_CHATS in channels:
+        enqueue_on_commit(tasks.send_chat_posts_task, broadcast_id=broadcast_id)
 
 
 def cancel_broadcast(broadcast: Broadcast) -> Broadcast:
@@ -203,6 +231,7 @@ def cancel_broadcast(broadcast: Broadcast) -> Broadcast:
         if not locked.is_active:
             raise BroadcastFinished()
         Delivery.objects.filter(broadcast=locked, state=DeliveryState.PENDING).update(state=DeliveryState.CANCELLED)
+        chats.cancel_posts(_posts_source(locked.pk))
         locked.status = BroadcastStatus.CANCELLED
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "finished_at"])
@@ -210,13 +239,15 @@ def cancel_broadcast(broadcast: Broadcast) -> Broadcast:
 
 
 def refresh_progress(broadcast_id: int) -> Broadcast:
-    """Recount ``sent``/``failed`` from the delivery rows (counts, not increments: crash-proof)."""
+    """Recount ``sent``/``failed`` from the delivery rows and chat posts (counts, not increments: crash-proof)."""
     counts = dict(
         Delivery.objects.filter(broadcast_id=broadcast_id)
         .values_list("state")
         .annotate(n=Count("id"))
         .values_list("state", "n")
     )
+    for state, n in chats.post_counts(_posts_source(broadcast_id)).items():
+        counts[state] = counts.get(state, 0) + n
     Broadcast.objects.filter(pk=broadcast_id).update(
         sent=counts.get(DeliveryState.SENT, 0), failed=counts.get(DeliveryState.FAILED, 0)
     )
@@ -229,7 +260,7 @@ def finish_broadcast_if_done(broadcast_id: int) -> bool:
         broadcast_id=broadcast_id, state__in=[DeliveryState.PENDING, DeliveryState.SENDING]
     )
     broadcast = refresh_progress(broadcast_id)
-    if broadcast.status != BroadcastStatus.SENDING or open_rows.exists():
+    if broadcast.status != BroadcastStatus.SENDING or open_rows.exists() or _open_posts(broadcast_id):
         return False
     status = BroadcastStatus.FAILED if broadcast.failed and not broadcast.sent else BroadcastStatus.COMPLETED
     return bool(
@@ -237,6 +268,23 @@ def finish_broadcast_if_done(broadcast_id: int) -> bool:
             status=status, finished_at=timezone.now()
         )
     )
+
+
+def _open_posts(broadcast_id: int) -> bool:
+    counts = chats.post_counts(_posts_source(broadcast_id))
+    return bool(counts.get(DeliveryState.PENDING) or counts.get(DeliveryState.SENDING))
+
+
+def send_chat_posts(broadcast_id: int, *, budget_seconds: float = 10.0) -> bool:
+    """
+    Post a broadcast into its announcements chats (``chats.send_posts``,
+    under the global rate limit, each post once); return ``True`` when none
+    is left. Finishes the broadcast when nothing else is open.
+    """
+    _beat(broadcast_id)
+    result = chats.send_posts(_posts_source(broadcast_id), budget_seconds=budget_seconds)
+    finish_broadcast_if_done(broadcast_id)
+    return result.drained
 
 
 def _beat(broadcast_id: int) -> None:
@@ -402,7 +450,12 @@ def dispatch_due() -> dict:
     for broadcast in Broadcast.objects.filter(status=BroadcastStatus.SENDING).only("pk", "channels"):
         if finish_broadcast_if_done(broadcast.pk) or _lane_alive(broadcast.pk):
             continue
-        if Delivery.objects.filter(delivery.due(now), broadcast_id=broadcast.pk, state=DeliveryState.PENDING).exists():
+        if (
+            _open_posts(broadcast.pk)
+            or Delivery.objects.filter(
+                delivery.due(now), broadcast_id=broadcast.pk, state=DeliveryState.PENDING
+            ).exists()
+        ):
             enqueue_lanes(broadcast.pk, broadcast.channels)
             resumed += 1
     retried = notifications.retry_due_deliveries()

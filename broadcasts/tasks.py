@@ -36,6 +36,13 @@ def send_telegram_batch_task(*, broadcast_id: int) -> None:
     continue_telegram(send_telegram_batch_task, result, next_retry, broadcast_id=broadcast_id)
 
 
+@shared_task(name="broadcasts.send_chat_posts", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def send_chat_posts_task(*, broadcast_id: int) -> None:
+    if not services.send_chat_posts(broadcast_id) and not eager():
+        # A 429 pause or a retry later: the sweep resumes a broadcast whose lanes stopped beating.
+        enqueue(send_chat_posts_task, countdown=2, broadcast_id=broadcast_id)
+
+
 @shared_task(name="notifications.dispatch_due", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def dispatch_due_task() -> dict:
     return services.dispatch_due()

@@ -32,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conferences.models import Attendance, Bookmark, Conference, PendingSessionChange, Session
-from ibw.tasks import enqueue_on_commit
+from ibw.tasks import enqueue_named_on_commit, enqueue_on_commit
 from notifications.models import NotificationKind
 from notifications.realtime import publish_to_users
 from notifications.services import notify
@@ -220,6 +220,22 @@ def seconds_until_due(pending_id: int, *, now: datetime | None = None) -> float 
     return max(0.0, (due_at - (now or timezone.now())).total_seconds())
 
 
+def _post_to_chats(row: PendingSessionChange, *, title: str, body: str) -> None:
+    """
+    After commit, have ``chats`` post the net change into the conference's
+    announcements chats: one message per window (the pending row's token is
+    the post's key, so a redelivered task posts nothing twice). ``chats``
+    sits above this app, so its task is sent by name.
+    """
+    enqueue_named_on_commit(
+        "chats.post_schedule_change",
+        conference_id=row.conference_id,
+        source=f"schedule:{row.token}",
+        title=title,
+        body=body,
+    )
+
+
 def _tell(row: PendingSessionChange, *, now: datetime) -> int:
     conference = row.conference
     zone = ZoneInfo(conference.timezone)
@@ -231,13 +247,10 @@ def _tell(row: PendingSessionChange, *, now: datetime) -> int:
     )
     if session is None:
         people = list(User.objects.filter(pk__in=row.bookmarkers).order_by("pk"))
-        notify(
-            people,
-            kind=NotificationKind.SESSION_CANCELLED,
-            title=f"Cancelled: {row.title}",
-            body=f"{row.title} ({_clock(row.baseline['starts_at'], zone, with_day=True)}) has been cancelled.",
-            data=data,
-        )
+        title = f"Cancelled: {row.title}"
+        body = f"{row.title} ({_clock(row.baseline['starts_at'], zone, with_day=True)}) has been cancelled."
+        notify(people, kind=NotificationKind.SESSION_CANCELLED, title=title, body=body, data=data)
+        _post_to_chats(row, title=title, body=body)
         logger.info("session_cancelled_notified", session=row.session_key, people=len(people))
         return len(people)
     after = snapshot(session)
@@ -245,13 +258,15 @@ def _tell(row: PendingSessionChange, *, now: datetime) -> int:
         return 0  # undone within the window
     words = describe(row.baseline, after, zone=zone)
     people = list(User.objects.filter(bookmarks__session=session).order_by("pk"))
+    title, body = f"Changed: {session.title}", f"{session.title} {words}."
     notify(
         people,
         kind=NotificationKind.SESSION_CHANGED,
-        title=f"Changed: {session.title}",
-        body=f"{session.title} {words}.",
+        title=title,
+        body=body,
         data={**data, "changes": net_changes(row.baseline, after)},
     )
+    _post_to_chats(row, title=title, body=body)
     if datetime.fromisoformat(row.baseline["starts_at"]) != session.starts_at and session.starts_at > now:
         # Re-arm the reminder: it goes out again before the new start.
         Bookmark.objects.filter(session=session).filter(~Q(reminded_at=None)).update(reminded_at=None)

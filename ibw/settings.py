@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "meetings",
     "live",
     "quests",
+    "chats",
     "notifications",
     "broadcasts",
     "integrations",
@@ -231,6 +232,13 @@ CELERY_TASK_ROUTES = {
     "bot.purge_processed_updates": {"queue": "low"},
     "broadcasts.purge_old_deliveries": {"queue": "low"},
     "uploads.purge_stale_uploads": {"queue": "low"},
+    # Someone waits at the chat's door for each join decision.
+    "chats.send_join_decisions": {"queue": "critical"},
+    "chats.send_posts": {"queue": "default"},
+    "chats.revoke_invite_links": {"queue": "low"},
+    "broadcasts.send_chat_posts": {"queue": "default"},
+    "chats.post_schedule_change": {"queue": "default"},
+    "chats.sweep": {"queue": "default"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -326,6 +334,9 @@ CELERY_BEAT_SCHEDULE["broadcasts-purge-old-deliveries"] = {
 # Uploads: every hour, delete uploads (and their objects) created over
 # UPLOAD_TTL_HOURS ago and never completed, or completed and never used.
 CELERY_BEAT_SCHEDULE["uploads-purge-stale-uploads"] = {"task": "uploads.purge_stale_uploads", "schedule": 3600.0}
+# Chats: every 15 seconds, redo join decisions cut off by a crash and queue
+# decisions and announcement posts whose task was lost.
+CELERY_BEAT_SCHEDULE["chats-sweep"] = {"task": "chats.sweep", "schedule": 15.0}
 BOT_LOGIN_TOKEN_RETENTION_HOURS = env.int("BOT_LOGIN_TOKEN_RETENTION_HOURS", default=24)
 JWT_EXPIRED_RETENTION_HOURS = env.int("JWT_EXPIRED_RETENTION_HOURS", default=24)
 PROCESSED_UPDATE_RETENTION_DAYS = env.int("PROCESSED_UPDATE_RETENTION_DAYS", default=7)

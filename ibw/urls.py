@@ -23,6 +23,7 @@ api_v1 = [
     path("", include("meetings.api.urls")),
     path("", include("live.api.urls")),
     path("", include("quests.api.urls")),
+    path("", include("chats.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("bot.api.urls")),
     path("", include("broadcasts.api.urls")),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -41,8 +42,10 @@ T = TypeVar("T")
 
 # Telegram refuses messages longer than this many characters (after entities are parsed).
 MESSAGE_LIMIT = 4096
-# What the bot reads: commands, and private-chat membership changes (blocking the bot).
-ALLOWED_UPDATES = ["message", "my_chat_member", "callback_query"]
+# What the bot reads: commands, membership changes of the bot itself (a person blocking it in
+# their private chat, or an organizer removing it from a linked group), button presses, and
+# requests to join linked chats.
+ALLOWED_UPDATES = ["message", "my_chat_member", "callback_query", "chat_join_request"]
 
 
 class TelegramError(Exception):
@@ -180,6 +183,60 @@ class TelegramClient:
         )
         return [update.to_dict() for update in updates]
 
+    async def get_chat(self, chat_id: int) -> ChatInfo:
+        """``getChat``: the chat's type and title; a chat Telegram does not know is ``TelegramBadRequest``."""
+        chat = await self._call(self.bot.get_chat(chat_id=chat_id))
+        title = chat.title or " ".join(p for p in (chat.first_name, chat.last_name) if p) or chat.username or ""
+        return ChatInfo(id=chat.id, type=chat.type, title=title)
+
+    async def get_bot_rights(self, chat_id: int) -> BotRights:
+        """``getChatMember`` of the bot itself in ``chat_id``: its status and the rights chat links need."""
+        member = await self._call(self.bot.get_chat_member(chat_id=chat_id, user_id=self.bot.id))
+        return BotRights.from_member(member.to_dict())
+
+    async def create_invite_link(self, chat_id: int, *, name: str) -> str:
+        """``createChatInviteLink`` with ``creates_join_request``: a link whose joins the bot decides."""
+        link = await self._call(
+            self.bot.create_chat_invite_link(chat_id=chat_id, name=name[:32] or None, creates_join_request=True)
+        )
+        return link.invite_link
+
+    async def revoke_invite_link(self, chat_id: int, invite_link: str) -> None:
+        await self._call(self.bot.revoke_chat_invite_link(chat_id=chat_id, invite_link=invite_link))
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    id: int
+    type: str  # private, group, supergroup, channel
+    title: str
+
+
+@dataclass(frozen=True)
+class BotRights:
+    """What the bot may do in a chat, from a ``ChatMember`` (the Bot API's JSON or an update's)."""
+
+    status: str
+    can_invite_users: bool
+    can_post_messages: bool
+
+    @classmethod
+    def from_member(cls, member: dict[str, Any]) -> BotRights:
+        status = str(member.get("status") or "left")
+        if status == "creator":
+            return cls(status, True, True)
+        if status != "administrator":
+            return cls(status, False, False)
+        # ``can_post_messages`` exists in channels only; a group's administrators may always post.
+        return cls(status, bool(member.get("can_invite_users")), bool(member.get("can_post_messages", True)))
+
+    def missing(self, *, post: bool) -> list[str]:
+        """The rights a chat link needs that the bot lacks (``administrator`` first when it is none)."""
+        if self.status not in ("administrator", "creator"):
+            return ["administrator"]
+        wanted = ["can_invite_users"] + (["can_post_messages"] if post else [])
+        return [right for right in wanted if not getattr(self, right)]
+
 
 def inline_keyboard(buttons: list[dict[str, str]] | None) -> InlineKeyboardMarkup | None:
     """One row of inline buttons from plain dicts (``url``, ``web_app`` (a URL) or ``callback_data``)."""
@@ -249,6 +306,40 @@ def send_photo(chat_id: int, photo: bytes, *, caption: str = "") -> int:
 
 def get_chat_member_status(chat_id: int | str, user_id: int) -> str:
     return run(lambda client: client.get_chat_member_status(chat_id, user_id))
+
+
+def inspect_chat(chat_id: int) -> tuple[ChatInfo, BotRights | None]:
+    """``getChat``, then (unless it is a private chat) ``getChatMember`` of the bot, in one session."""
+
+    async def both(client: TelegramClient) -> tuple[ChatInfo, BotRights | None]:
+        chat = await client.get_chat(chat_id)
+        if chat.type == "private":
+            return chat, None
+        return chat, await client.get_bot_rights(chat_id)
+
+    return run(both)
+
+
+def create_invite_link(chat_id: int, *, name: str) -> str:
+    return run(lambda client: client.create_invite_link(chat_id, name=name))
+
+
+def revoke_invite_links(chat_id: int, links: list[str], *, revoked: Callable[[str], object]) -> None:
+    """
+    Revoke each of ``links`` in one session, calling ``revoked(link)`` after
+    each success (or when Telegram says the link or chat is gone: nothing
+    left to revoke); a transient failure stops there and is raised.
+    """
+
+    async def all_of(client: TelegramClient) -> None:
+        for link in links:
+            try:
+                await client.revoke_invite_link(chat_id, link)
+            except (TelegramBadRequest, TelegramForbidden) as exc:
+                logger.info("invite_link_already_unusable", chat_id=chat_id, error=str(exc))
+            revoked(link)
+
+    run(all_of)
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -85,6 +85,24 @@ class TelegramSender:
             retry_after = max(e.retry_after for e in limited)
             ratelimit.pause(retry_after)
             logger.info("telegram_rate_limited", retry_after=retry_after, refused=len(limited))
+        return errors
+
+    def call_many(self, calls: list[tuple[str, dict[str, Any]]]) -> list[BaseException | None]:
+        """
+        Make each ``(method, params)`` Bot API call at once on the open pool
+        (the caller took one rate-limiter token per call); return each one's
+        error, ``None`` when it succeeded. A 429 pauses every worker once.
+        """
+
+        async def gather() -> list[object]:
+            assert self._session is not None
+            return await asyncio.gather(*(self._session.call(m, p) for m, p in calls), return_exceptions=True)
+
+        results = self._run(gather())
+        errors: list[BaseException | None] = [r if isinstance(r, BaseException) else None for r in results]
+        limited = [e for e in errors if isinstance(e, telegram.TelegramRetryAfter)]
+        if limited:
+            ratelimit.pause(max(e.retry_after for e in limited))
         return errors
 
     async def _gather(self, messages: list[Message]) -> list[object]:

@@ -44,6 +44,8 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from bot.models import ProcessedUpdate
 from broadcasts.models import Broadcast, Delivery
+from chats.models import ChatLink, InviteLink, JoinRequest
+from chats.services import revoke_invite_links_after_commit
 from conferences.models import Attendance, Bookmark, ConferenceOrganizer, PendingSessionChange, Speaker
 from connections.models import Block, Connection
 from events.models import RSVP, Event, EventMessage
@@ -311,6 +313,20 @@ HOLDINGS: tuple[Holding, ...] = (
     Holding(Broadcast, "created_by", U, "broadcasts_created", ("id", "title", "created_at")),
     Holding(
         Delivery, "user", D, "broadcast_deliveries", ("broadcast", "broadcast__title", "channel", "state", "sent_at")
+    ),
+    # Telegram chats: a chat the person linked stays (it is the conference's); their invite
+    # links are revoked at Telegram after commit; their join requests go
+    Holding(ChatLink, "linked_by", U, "chats_linked", ("id", "chat_id", "title", "purpose", "created_at")),
+    Holding(
+        InviteLink,
+        "user",
+        D,
+        "chat_invite_links",
+        ("chat", "chat__title", "invite_link", "created_at", "revoked_at"),
+        before=revoke_invite_links_after_commit,
+    ),
+    Holding(
+        JoinRequest, "user", D, "chat_join_requests", ("chat", "chat__title", "requested_at", "decision", "sent_at")
     ),
     # direct uploads: the rows go with the person, their objects after commit
     Holding(

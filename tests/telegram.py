@@ -63,3 +63,56 @@ def message_update(
     if text.startswith("/"):
         message["entities"] = [{"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}]
     return {"update_id": update_id if update_id is not None else next(_update_ids), "message": message}
+
+
+def chat_join_request_update(
+    chat_id: int,
+    *,
+    telegram_id: int = 4242,
+    first_name: str = "Ada",
+    chat_title: str = "IBW group",
+    chat_type: str = "supergroup",
+    date: int | None = None,
+    invite_link: str | None = None,
+    update_id: int | None = None,
+) -> dict:
+    """A ``chat_join_request`` update: someone asked to join ``chat_id`` through an invite link."""
+    request: dict = {
+        "chat": {"id": chat_id, "title": chat_title, "type": chat_type},
+        "from": {"id": telegram_id, "is_bot": False, "first_name": first_name, "language_code": "en"},
+        "user_chat_id": telegram_id,
+        "date": date if date is not None else int(time.time()),
+    }
+    if invite_link:
+        request["invite_link"] = {
+            "invite_link": invite_link,
+            "creator": {"id": 123456789, "is_bot": True, "first_name": "IBW"},
+            "creates_join_request": True,
+            "is_primary": False,
+            "is_revoked": False,
+        }
+    return {"update_id": update_id if update_id is not None else next(_update_ids), "chat_join_request": request}
+
+
+def my_chat_member_update(
+    chat_id: int,
+    *,
+    new: dict,
+    old_status: str = "administrator",
+    chat_title: str = "IBW group",
+    chat_type: str = "supergroup",
+    by: int = 777,
+    update_id: int | None = None,
+) -> dict:
+    """A ``my_chat_member`` update: the bot's own membership in ``chat_id`` became ``new`` (a ChatMember)."""
+    bot = {"id": 123456789, "is_bot": True, "first_name": "IBW", "username": "ibw_test_bot"}
+    return {
+        "update_id": update_id if update_id is not None else next(_update_ids),
+        "my_chat_member": {
+            "chat": {"id": chat_id, "title": chat_title, "type": chat_type},
+            "from": {"id": by, "is_bot": False, "first_name": "Org"},
+            "date": int(time.time()),
+            "old_chat_member": {"status": old_status, "user": bot},
+            "new_chat_member": new,
+        },
+    }

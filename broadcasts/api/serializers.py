@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from broadcasts.models import Broadcast, Segment
+from broadcasts.models import CHANNEL_CHOICES, Broadcast, Segment
 from notifications.models import Channel
 
 
@@ -36,7 +36,7 @@ class BroadcastCreateInputSerializer(serializers.Serializer):
     body = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     audience = AudienceSerializer()
     channels = serializers.ListField(
-        child=serializers.ChoiceField(choices=Channel.choices),
+        child=serializers.ChoiceField(choices=CHANNEL_CHOICES),
         allow_empty=False,
         default=lambda: [Channel.IN_APP, Channel.TELEGRAM],
     )

@@ -57,7 +57,7 @@ def test_set_webhook_registers_the_url_with_the_secret(fake_telegram):
     [call] = fake_telegram.calls_of("setWebhook")
     assert call.params["url"] == url
     assert call.params["secret_token"] == SECRET
-    assert call.params["allowed_updates"] == ["message", "my_chat_member", "callback_query"]
+    assert call.params["allowed_updates"] == ["message", "my_chat_member", "callback_query", "chat_join_request"]
 
 
 def test_set_webhook_refuses_without_a_secret(fake_telegram, settings):

@@ -4,7 +4,14 @@ A fake Telegram Bot API server on 127.0.0.1 that speaks the real wire format:
 and ``{"ok": false, "error_code": 429, "parameters": {"retry_after": n}}``.
 
 It records every call and can be told to answer 429, 403 or 5xx, to be slow,
-or which chats a user belongs to. Run it in-process (``FakeTelegram()`` as a
+or which chats a user belongs to. For linked group chats it knows chats
+(``add_chat``: ``getChat``), the bot's own rights there (``set_bot_rights``:
+``getChatMember`` of the bot), invite links (``createChatInviteLink``,
+``revokeChatInviteLink``) and join-request decisions
+(``approveChatJoinRequest``, ``declineChatJoinRequest``: a second decision of
+one request answers 400 as Telegram does); ``push_update`` queues an update
+(a ``chat_join_request`` or ``my_chat_member`` from ``tests.telegram``) for
+``getUpdates``. Run it in-process (``FakeTelegram()`` as a
 context manager, a thread with its own loop) or as a process:
 ``python -m tests.fakes.telegram --port 8081``.
 """
@@ -52,7 +59,14 @@ class FakeTelegram:
         self.chat_members: dict[tuple[str, int], str] = {}
         self.updates: list[dict[str, Any]] = []
         self.delay = 0.0
+        self.chats: dict[int, dict[str, Any]] = {}
+        self.bot_rights: dict[int, dict[str, Any]] = {}
+        self.invite_links: dict[str, dict[str, Any]] = {}
+        # (chat id, user id) -> "approved" / "declined"; only requests in ``join_requests`` can be decided.
+        self.join_requests: set[tuple[int, int]] = set()
+        self.join_decisions: dict[tuple[int, int], str] = {}
         self._message_ids = itertools.count(1)
+        self._invite_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -93,12 +107,46 @@ class FakeTelegram:
             if int(c.params["chat_id"]) == chat_id
         ]
 
+    def add_chat(self, chat_id: int, *, title: str = "IBW group", type: str = "supergroup", bot: str = "admin") -> None:
+        """
+        A chat Telegram knows, and the bot's place in it: ``admin`` (may
+        invite and post), ``no_invite``, ``no_post`` (a channel admin that may
+        not post), ``member`` or ``left``.
+        """
+        with self._lock:
+            self.chats[chat_id] = {"id": chat_id, "type": type, "title": title}
+            self.bot_rights[chat_id] = bot_member(bot, channel=type == "channel")
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue ``update`` for ``getUpdates`` (long polling); a ``chat_join_request`` becomes decidable."""
+        with self._lock:
+            self.updates.append(update)
+        self.expect_join_request(update)
+
+    def expect_join_request(self, update: dict[str, Any]) -> None:
+        """Make the ``chat_join_request`` in ``update`` (if any) one Telegram holds open until decided."""
+        request = update.get("chat_join_request")
+        if request:
+            with self._lock:
+                key = (int(request["chat"]["id"]), int(request["from"]["id"]))
+                self.join_requests.add(key)
+                self.join_decisions.pop(key, None)
+
+    def decision_calls(self) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method in ("approveChatJoinRequest", "declineChatJoinRequest")]
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.failures.clear()
             self.blocked_chats.clear()
             self.chat_members.clear()
+            self.chats.clear()
+            self.bot_rights.clear()
+            self.invite_links.clear()
+            self.join_requests.clear()
+            self.join_decisions.clear()
             self.updates = []
             self.delay = 0.0
             self._message_ids = itertools.count(1)
@@ -133,9 +181,7 @@ class FakeTelegram:
     async def _m_getMe(self, params):
         return _ok(
             {
-                "id": 123456789,
-                "is_bot": True,
-                "first_name": "IBW",
+                **_BOT_USER,
                 "username": self.bot_username,
                 "can_join_groups": True,
                 "can_read_all_group_messages": False,
@@ -188,7 +234,60 @@ class FakeTelegram:
             )
         return _ok(True)
 
+    async def _m_getChat(self, params):
+        chat = self.chats.get(_int(params.get("chat_id")))
+        if chat is None:
+            return _error(400, "Bad Request: chat not found")
+        return _ok({**chat, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": _NO_GIFTS})
+
+    async def _m_createChatInviteLink(self, params):
+        chat_id = _int(params.get("chat_id"))
+        if chat_id not in self.chats:
+            return _error(400, "Bad Request: chat not found")
+        if not self.bot_rights.get(chat_id, {}).get("can_invite_users"):
+            return _error(400, "Bad Request: not enough rights to manage chat invite link")
+        if len(str(params.get("name") or "")) > 32:
+            return _error(400, "Bad Request: invite link name is too long")
+        link = {
+            "invite_link": f"https://t.me/+fake{next(self._invite_ids):06d}",
+            "creator": _BOT_USER,
+            "creates_join_request": _truthy(params.get("creates_join_request")),
+            "is_primary": False,
+            "is_revoked": False,
+            **({"name": params["name"]} if params.get("name") else {}),
+        }
+        with self._lock:
+            self.invite_links[link["invite_link"]] = {**link, "chat_id": chat_id}
+        return _ok(link)
+
+    async def _m_revokeChatInviteLink(self, params):
+        with self._lock:
+            link = self.invite_links.get(str(params.get("invite_link")))
+            if link is None or link["chat_id"] != _int(params.get("chat_id")):
+                return _error(400, "Bad Request: INVITE_HASH_EXPIRED")
+            link["is_revoked"] = True
+        return _ok({k: v for k, v in link.items() if k != "chat_id"})
+
+    async def _m_approveChatJoinRequest(self, params):
+        return self._decide(params, "approved")
+
+    async def _m_declineChatJoinRequest(self, params):
+        return self._decide(params, "declined")
+
+    def _decide(self, params: dict[str, Any], decision: str) -> web.Response:
+        key = (_int(params.get("chat_id")), _int(params.get("user_id")))
+        with self._lock:
+            if key not in self.join_requests or key in self.join_decisions:
+                return _error(400, "Bad Request: HIDE_REQUESTER_MISSING")
+            self.join_decisions[key] = decision
+        return _ok(True)
+
     async def _m_getChatMember(self, params):
+        if _int(params.get("user_id")) == _BOT_USER["id"]:
+            member = self.bot_rights.get(_int(params.get("chat_id")))
+            if member is None:
+                return _error(400, "Bad Request: chat not found")
+            return _ok(member)
         status = self.chat_members.get((str(params["chat_id"]), int(params["user_id"])), "left")
         return _ok(
             {
@@ -258,6 +357,58 @@ _DEFAULT_DESCRIPTIONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
 }
+
+
+BOT_ID = 123456789
+_BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "IBW", "username": "ibw_test_bot"}
+_NO_GIFTS = {
+    "unlimited_gifts": False,
+    "limited_gifts": False,
+    "unique_gifts": False,
+    "premium_subscription": False,
+    "gifts_from_channels": False,
+}
+_ADMIN_RIGHTS = {
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
+}
+
+
+def bot_member(kind: str, *, channel: bool = False) -> dict[str, Any]:
+    """The bot's ``ChatMember`` JSON: ``admin``, ``no_invite``, ``no_post``, ``member``, ``left`` or ``kicked``."""
+    if kind in ("member", "left"):
+        return {"status": kind, "user": _BOT_USER}
+    if kind == "kicked":
+        return {"status": "kicked", "user": _BOT_USER, "until_date": 0}
+    rights = {**_ADMIN_RIGHTS, "can_invite_users": kind != "no_invite"}
+    if channel:
+        rights.update(can_post_messages=kind != "no_post", can_edit_messages=True)
+    return {"status": "administrator", "user": _BOT_USER, **rights}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _error(status: int, description: str) -> web.Response:
+    return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
 
 
 def _ok(result: Any) -> web.Response:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from bot.models import ProcessedUpdate
 from broadcasts.models import Broadcast, Delivery
+from chats.models import ChatLink, InviteLink, JoinRequest
 from conferences.models import ConferenceOrganizer, PendingSessionChange
 from conferences.services import bookmark_session, check_in_attendee, register_attendee
 from connections.services import block_user, request_connection
@@ -154,6 +155,14 @@ def build_world() -> World:
         title="Hello all", audience={"segment": "all"}, channels=["in_app"], created_by=person
     )
     Delivery.objects.create(broadcast=broadcast, user=person, channel="in_app")
+    # Telegram chats
+    link = ChatLink.objects.create(
+        conference=conference, chat_id=-1001234567, type="supergroup", purpose="community", linked_by=person
+    )
+    InviteLink.objects.create(chat=link, user=person, invite_link="https://t.me/+erin-only")
+    JoinRequest.objects.create(
+        chat=link, telegram_user_id=person.telegram_id, requested_at=now, user=person, decision="approve"
+    )
     # uploads: a photo sent but not yet used
     upload, _target = create_upload(person, purpose="proof", content_type="image/png", size=len(png_upload().read()))
     upload_name = default_storage.save(staging_name(upload.key), ContentFile(png_upload().read()))

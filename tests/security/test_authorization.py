@@ -116,6 +116,10 @@ ROLE_OR_HOST = {
     "POST /api/v1/events/{event_id}/check-ins/",
     "POST /api/v1/events/{event_id}/messages/",
     "GET /api/v1/events/{event_id}/rsvps/",
+    "POST /api/v1/conferences/{slug}/chats/",
+    "DELETE /api/v1/conferences/{slug}/chats/{chat_id}/",
+    "POST /api/v1/events/{event_id}/chats/",
+    "DELETE /api/v1/events/{event_id}/chats/{chat_id}/",
 }
 
 # A live session's moderators (its speakers' users, staff, the conference's
@@ -186,6 +190,9 @@ USER = {
     "GET /api/v1/users/me/export/",
     "POST /api/v1/uploads/",
     "POST /api/v1/uploads/{upload_id}/complete/",
+    # A logged-in person who is not registered (or going) gets 403 NOT_REGISTERED.
+    "GET /api/v1/conferences/{slug}/chats/",
+    "GET /api/v1/events/{event_id}/chats/",
 }
 
 
@@ -230,6 +237,12 @@ CO_ORGANIZER_MANAGES = {
     "GET /api/v1/events/{event_id}/rsvps/": (200, 403),
     "POST /api/v1/quests/submissions/{id}/review/": (400, 403),
     "POST /api/v1/quests/{id}/rewards/": (400, 403),
+    "GET /api/v1/conferences/{slug}/chats/": (200, 403),  # 403 NOT_REGISTERED for the other
+    "POST /api/v1/conferences/{slug}/chats/": (400, 403),
+    "DELETE /api/v1/conferences/{slug}/chats/{chat_id}/": (404, 403),  # the world links no chat to it
+    "GET /api/v1/events/{event_id}/chats/": (200, 403),
+    "POST /api/v1/events/{event_id}/chats/": (400, 403),
+    "DELETE /api/v1/events/{event_id}/chats/{chat_id}/": (404, 403),
 }
 
 # The conference is named in the body: with a body naming the world's
@@ -345,6 +358,13 @@ CO_ORGANIZER_AS_USER = {
     "POST /api/v1/users/{user_id}/block/": (201, 201),
 }
 
+# The contract's code where a refusal is not PERMISSION_DENIED: chat lists tell
+# a person who does not belong there how to (NOT_REGISTERED).
+REFUSAL_CODES = {
+    "GET /api/v1/conferences/{slug}/chats/": "NOT_REGISTERED",
+    "GET /api/v1/events/{event_id}/chats/": "NOT_REGISTERED",
+}
+
 CO_ORGANIZER = {
     **CO_ORGANIZER_MANAGES,
     **CO_ORGANIZER_BODY_SCOPED,
@@ -418,6 +438,7 @@ def world():
         "rid": reward.pk,
         "user_id": owner.pk,
         "token": "not-a-token",
+        "chat_id": 1,
         "submission": submission,
         "notification": notification,
         "connection": connection,
@@ -653,7 +674,9 @@ def test_co_organizers_get_the_classified_status_on_every_operation(world):
             method, url = _url(operation, world)
             response = getattr(client, method.lower())(url, bodies.get(operation, {}), format="json")
             expected = CO_ORGANIZER[operation][position]
-            refused_right = expected != 403 or response.json().get("code") == "PERMISSION_DENIED"
+            refused_right = expected != 403 or response.json().get("code") == REFUSAL_CODES.get(
+                operation, "PERMISSION_DENIED"
+            )
             if response.status_code != expected or not refused_right:
                 failures[(operation, "same" if position == 0 else "other")] = (
                     response.status_code,
