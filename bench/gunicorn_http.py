@@ -114,6 +114,9 @@ def main() -> int:
         schedule.write_text(json.dumps(generate_schedule(random.Random(SEED))))
         counts = manage("import_schedule", SLUG, str(schedule), "--create", env=env).strip().splitlines()[-1]
         print(f"Imported {counts}")
+        # Planner statistics, as autovacuum gathers them within a minute of an import: without
+        # them PostgreSQL guesses 2 sessions per conference and sorts the whole agenda per page.
+        admin_sql(bench_url, "ANALYZE")
 
         with Topology(env=env, web_workers=WEB_WORKERS, proxy=False, daphne=False) as stack:
             base = stack.direct_web_url

@@ -256,6 +256,7 @@ def main() -> int:
         schedule = Path(workdir.name) / "schedule.json"
         schedule.write_text(json.dumps(generate_schedule(random.Random(SEED))))
         manage("import_schedule", SLUG, str(schedule), "--create", env=env)
+        admin_sql(bench_url, "ANALYZE")  # statistics, as autovacuum gathers them within a minute of an import
         import psycopg
 
         with psycopg.connect(bench_url) as conn:

@@ -332,18 +332,16 @@ def _send_in_app_batch(broadcast_id: int) -> int:
         if not rows:
             return 0
         broadcast = Broadcast.objects.get(pk=broadcast_id)
-        stored = notifications.store_in_app(
+        pushes = notifications.store_in_app_for_pushes(
             [user_id for _, user_id in rows],
             kind=NotificationKind.BROADCAST,
             title=broadcast.title,
             body=broadcast.body,
             data={"broadcast": broadcast_id},
-            publish=False,
         )
         Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
             state=DeliveryState.SENT, sent_at=now, attempts=F("attempts") + 1
         )
-        pushes = notifications.socket_pushes(stored)
         transaction.on_commit(lambda: push_batch(broadcast_id, pushes))
     return len(rows)
 

@@ -102,9 +102,9 @@ def link_chat(owner: Conference | Event, *, chat_id: int, purpose: str, by: User
     existing = ChatLink.objects.filter(chat_id=chat_id).first()
     if existing is not None and not ChatLink.objects.filter(_owner_filter(owner), pk=existing.pk).exists():
         raise ChatLinkedElsewhere()
-    if chat_id > 0:
+    if chat_id >= 0:
         raise ChatNotUsable(
-            "This id is a person's private chat: link a group or channel (their ids are negative).",
+            "This id is not a group or channel (a person's private chat, or no chat): their ids are negative.",
             details={"chat_id": ["A group or channel id is negative."]},
         )
     try:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 from ibw.embedded import free_port  # noqa: E402 (needs the project on sys.path)
 from tests.fakes.oidc import FakeOidcIssuer  # noqa: E402 (likewise)
+from tests.fakes.telegram import FakeTelegram  # noqa: E402 (likewise)
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -91,14 +92,18 @@ def main() -> int:
 
     # Telegram's OpenID Connect issuer is an outside service: a local fake answers
     # discovery and JWKS, so GET /auth/telegram/oidc/ has something to describe.
+    # The Telegram Bot API likewise: a local fake answers (a chat it does not
+    # know is "chat not found", so linking one is a 400, as with Telegram).
     issuer = FakeOidcIssuer().start()
+    bot_api = FakeTelegram().start()
     try:
-        return _fuzz(args, issuer)
+        return _fuzz(args, issuer, bot_api)
     finally:
+        bot_api.stop()
         issuer.stop()
 
 
-def _fuzz(args: argparse.Namespace, issuer: FakeOidcIssuer) -> int:
+def _fuzz(args: argparse.Namespace, issuer: FakeOidcIssuer, bot_api: FakeTelegram) -> int:
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -113,9 +118,9 @@ def _fuzz(args: argparse.Namespace, issuer: FakeOidcIssuer) -> int:
         "THROTTLE_LOGIN": "1000000/min",
         "JWT_ACCESS_MINUTES": "240",
         "CELERY_TASK_ALWAYS_EAGER": "true",
-        # Login endpoints verify signatures with this token; Bot API calls go to a closed local port.
+        # Login endpoints verify signatures with this token; Bot API calls go to the local fake.
         "TELEGRAM_BOT_TOKEN": "123:fuzz-token",
-        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot",
+        "TELEGRAM_API_BASE_URL": bot_api.base_url,
         "TELEGRAM_OIDC_ISSUER": issuer.url,
         "TELEGRAM_OIDC_CLIENT_SECRET": issuer.client_secret,
         "LOG_LEVEL": "ERROR",

@@ -150,6 +150,7 @@ def test_a_private_chat_with_a_person_is_400(fake_telegram, conference, admin_ap
         {"chat_id": [-1001], "purpose": "community"},
         {"chat_id": -1001, "purpose": "gossip"},
         {"purpose": "community"},
+        {"chat_id": 0, "purpose": "community"},  # no chat has id 0: refused before asking Telegram
     ],
 )
 def test_a_chat_id_or_purpose_of_the_wrong_type_is_400(fake_telegram, conference, admin_api, body):
