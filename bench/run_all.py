@@ -22,6 +22,12 @@ value, ratio, date, machine). A script that fails, times out or prints no
 
     .venv/bin/python bench/run_all.py                 # every script
     .venv/bin/python bench/run_all.py leaderboard     # only some (the table then has only their rows)
+    .venv/bin/python bench/run_all.py --again search  # run some again, keep the others' last output
+
+With ``--again`` the named scripts run again and every other script's rows
+are read from its last output in ``bench/output/`` (the note under the table
+says which ones), so one script can be re-measured after a fix without
+another full run.
 
 ``BENCH_TIMEOUT`` (seconds, default 900) bounds each script.
 
@@ -184,7 +190,23 @@ def run(script: Path, env: dict[str, str], timeout: float) -> tuple[list[Row], s
     rows = parse("".join(captured))
     if problem is None and not rows:
         problem = "printed no BENCH line"
+    with open(OUTPUT / f"{script.stem}.txt", "a") as log:
+        log.write(f"{PROBLEM_MARK}{problem}\n" if problem else "")
     return rows, problem, time.monotonic() - started
+
+
+PROBLEM_MARK = "RUN_ALL problem: "
+
+
+def earlier(script: Path) -> tuple[list[Row], str | None]:
+    """A script's rows and problem from its last output (``--again``)."""
+    path = OUTPUT / f"{script.stem}.txt"
+    if not path.exists():
+        return [], "no earlier output to reuse"
+    text = path.read_text()
+    marks = [line[len(PROBLEM_MARK) :] for line in text.splitlines() if line.startswith(PROBLEM_MARK)]
+    rows = parse(text)
+    return rows, marks[-1] if marks else (None if rows else "printed no BENCH line")
 
 
 def table(results: list[tuple[Path, list[Row], str | None]], *, date: str, host: str) -> str:
@@ -209,6 +231,8 @@ def main(argv: list[str]) -> int:
     env.pop("IBW_TESTING", None)
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     timeout = float(env.get("BENCH_TIMEOUT", "900"))
+    again = "--again" in argv
+    argv = [arg for arg in argv if arg != "--again"]
     chosen = scripts(argv)
     if not chosen:
         sys.exit("No benchmark scripts in bench/.")
@@ -216,9 +240,14 @@ def main(argv: list[str]) -> int:
     load = os.getloadavg()[0]
     began = time.monotonic()
     results = []
-    for script in chosen:
-        rows, problem, seconds = run(script, env, timeout)
-        print(f"=== {script.name}: {len(rows)} figure(s) in {seconds:.0f} s" + (f"; {problem}" if problem else ""))
+    reused = []
+    for script in scripts([]) if again else chosen:
+        if again and script not in chosen:
+            rows, problem = earlier(script)
+            reused.append(script.name)
+        else:
+            rows, problem, seconds = run(script, env, timeout)
+            print(f"=== {script.name}: {len(rows)} figure(s) in {seconds:.0f} s" + (f"; {problem}" if problem else ""))
         results.append((script, rows, problem))
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     host = machine()
@@ -234,7 +263,12 @@ def main(argv: list[str]) -> int:
             table(results, date=date, host=host),
             "",
             f"Scripts: {', '.join(s.name for s in chosen)}; total {time.monotonic() - began:.0f} s;"
-            f" load average {load:.1f} at the start (other work on the machine skews the figures)"
+            + (
+                f" rows of {', '.join(reused)} are from their previous run (bench/output/, `--again`);"
+                if reused
+                else ""
+            )
+            + f" load average {load:.1f} at the start (other work on the machine skews the figures)"
             + (f"; {versions}" if versions else "")
             + ".",
             "",

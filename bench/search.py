@@ -48,7 +48,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from gunicorn_http import _admin_sql, ensure_wrk, uptime, wrk  # noqa: E402
+from common import admin_sql, ensure_wrk, uptime  # noqa: E402
+from gunicorn_http import wrk  # noqa: E402
 
 DB_NAME = "ibw_bench_search"
 SLUG = "bench-search"
@@ -360,8 +361,8 @@ def main() -> int:
         sys.exit("bench/search.py needs a PostgreSQL DATABASE_URL")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     bench_url = urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-search-")
     redis = None
     before = uptime()
@@ -386,7 +387,7 @@ def main() -> int:
         if redis is not None:
             redis.stop()
         workdir.cleanup()
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     after = uptime()
 
     print(f"\ngunicorn, {WEB_WORKERS} sync workers; wrk -t1 -c{CONCURRENCY} -d{SECONDS}s on each mix")

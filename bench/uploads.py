@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 # The helpers the production-server benches share: load, manage.py, admin SQL.
-from gunicorn_http import _admin_sql, _manage, uptime  # noqa: E402
+from common import admin_sql, manage, uptime  # noqa: E402
 
 DB_NAME = "ibw_bench_uploads"
 BUCKET = "ibw-bench-media"
@@ -122,8 +122,8 @@ def main() -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     admin_url, bench_url = _database_urls()
-    _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     redis = None
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-uploads-")
     access_key, secret_key = "bench-key", secrets.token_hex(16)
@@ -168,8 +168,8 @@ def main() -> int:
         )
         env.pop("IBW_TESTING", None)
         env.pop("CELERY_TASK_ALWAYS_EAGER", None)
-        _manage("migrate", "--noinput", "-v", "0", env=env)
-        setup = json.loads(_manage("shell", "-c", SETUP % (UPLOADS + 2), env=env).strip().splitlines()[-1])
+        manage("migrate", "--noinput", "-v", "0", env=env)
+        setup = json.loads(manage("shell", "-c", SETUP % (UPLOADS + 2), env=env).strip().splitlines()[-1])
         headers = {"Authorization": f"Bearer {setup['access']}"}
         photos = [photo(seed) for seed in range(4)]
         print(f"{UPLOADS} photos of {len(photos[0]) / 1e6:.2f} MB each; gunicorn with {WEB_WORKERS} sync workers")
@@ -286,7 +286,7 @@ def main() -> int:
         if redis is not None:
             redis.stop()
         workdir.cleanup()
-        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     after = uptime()
     direct_cpu, web_cpu = results["direct"]["cpu"], results["web"]["cpu"]
     ratio = web_cpu / direct_cpu if direct_cpu else float("inf")
