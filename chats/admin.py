@@ -1,6 +1,7 @@
 """
 Django admin for chat links: adding one runs the same Telegram checks as
 the API (``services.link_chat``); deleting one revokes its invite links.
+Staff only: co-organizers and hosts link their chats through the API.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class ChatLinkAddForm(forms.ModelForm):
 @admin.register(ChatLink)
 class ChatLinkAdmin(admin.ModelAdmin):
     list_display = ["title", "chat_id", "purpose", "status", "conference", "event", "created_at"]
-    list_filter = ["purpose", "status"]
+    list_filter = ["conference", "purpose", "status"]
     search_fields = ["title", "chat_id"]
+    autocomplete_fields = ["conference", "event"]
     actions = ["unlink"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -75,12 +77,12 @@ class ChatLinkAdmin(admin.ModelAdmin):
 @admin.register(JoinRequest)
 class JoinRequestAdmin(admin.ModelAdmin):
     list_display = ["telegram_user_id", "chat", "decision", "state", "requested_at", "sent_at"]
-    list_filter = ["decision", "state"]
+    list_filter = ["chat__conference", "decision", "state"]
     readonly_fields = [f.name for f in JoinRequest._meta.fields]
 
 
 @admin.register(ChatPost)
 class ChatPostAdmin(admin.ModelAdmin):
     list_display = ["source", "chat", "state", "sent_at"]
-    list_filter = ["state"]
+    list_filter = ["chat__conference", "state"]
     readonly_fields = [f.name for f in ChatPost._meta.fields]

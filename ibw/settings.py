@@ -489,6 +489,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SubmissionStatusEnum": "quests.models.SubmissionStatus",
         "NotificationKindEnum": "notifications.models.NotificationKind",
+        # Two choice sets named "purpose": a chat's and an upload's.
+        "ChatPurposeEnum": "chats.models.ChatPurpose",
+        "UploadPurposeEnum": "uploads.models.UploadPurpose",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

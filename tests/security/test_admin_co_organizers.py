@@ -174,9 +174,13 @@ def _add_forms(scene, rows: dict) -> dict[type, dict]:
     """A valid add form per ModelAdmin a co-organizer may add to, naming the rows in ``rows``."""
     conference = rows[Conference]
     start = timezone.localtime(timezone.now() + timedelta(days=3))
-    day, at = start.strftime("%Y-%m-%d"), start.strftime("%H:%M:%S")
-    later = (start + timedelta(hours=1)).strftime("%H:%M:%S")
-    span = {"starts_at_0": day, "starts_at_1": at, "ends_at_0": day, "ends_at_1": later}
+    end = start + timedelta(hours=1)  # may be the next day: the test can run at 23:30
+    span = {
+        "starts_at_0": start.strftime("%Y-%m-%d"),
+        "starts_at_1": start.strftime("%H:%M:%S"),
+        "ends_at_0": end.strftime("%Y-%m-%d"),
+        "ends_at_1": end.strftime("%H:%M:%S"),
+    }
     newcomer = UserFactory()
     return {
         Room: {"conference": conference.pk, "name": "Hall X", "position": 0},
