@@ -30,6 +30,32 @@ def run_in_threads(jobs: list[Callable[[], object]], *, timeout: float = 60) -> 
     return results
 
 
+def run_together(calls: list[Callable[[], object]], *, timeout: float = 60) -> list[object]:
+    """
+    Run each call in its own thread (and database connection), all released
+    at once by a barrier; return their results in order, with the exception
+    in place of the result of a call that raised (for the assertions).
+    """
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[object] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            outcomes[index] = call()
+        except Exception as exc:  # collected for the assertions
+            outcomes[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return outcomes
+
+
 def sessions_waiting_on_locks() -> int:
     """How many sessions of this database wait on a lock now."""
     with connection.cursor() as cursor:

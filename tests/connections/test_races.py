@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection as db_connection
-from django.db import connections
 
 from connections.models import Connection, ConnectionStatus
 from connections.services import request_connection, scan_badge
 from ibw.errors import ApplicationError
 from tests.factories import AttendanceFactory, ConferenceFactory, UserFactory
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,33 +20,11 @@ def _postgres_only():
         pytest.skip("races need PostgreSQL's row locks and concurrent writers")
 
 
-def _run_together(calls):
-    """Run each call in its own thread and connection, released at once; return results or errors."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            outcomes[i] = call()
-        except Exception as exc:  # collected for the assertions
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
-
-
 @pytest.mark.parametrize("attempt", range(5))
 def test_requests_both_ways_at_once_end_in_one_accepted_connection(attempt):
     a, b = UserFactory(), UserFactory()
 
-    outcomes = _run_together(
+    outcomes = run_together(
         [lambda: request_connection(a, to_user_id=b.pk), lambda: request_connection(b, to_user_id=a.pk)]
     )
 
@@ -62,7 +38,7 @@ def test_requests_both_ways_at_once_end_in_one_accepted_connection(attempt):
 def test_same_request_twice_at_once_creates_one_and_conflicts_once(attempt):
     a, b = UserFactory(), UserFactory()
 
-    outcomes = _run_together([lambda: request_connection(a, to_user_id=b.pk) for _ in range(2)])
+    outcomes = run_together([lambda: request_connection(a, to_user_id=b.pk) for _ in range(2)])
 
     errors = [o for o in outcomes if isinstance(o, Exception)]
     assert len(errors) == 1 and isinstance(errors[0], ApplicationError)
@@ -75,7 +51,7 @@ def test_badge_scans_both_ways_at_once_end_in_one_connection(attempt):
     conference = ConferenceFactory()
     a, b = AttendanceFactory(conference=conference), AttendanceFactory(conference=conference)
 
-    outcomes = _run_together(
+    outcomes = run_together(
         [
             lambda: scan_badge(a.user, badge_code=b.badge_code),
             lambda: scan_badge(b.user, badge_code=a.badge_code),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection as db_connection
-from django.db import connections
 from django.db.models import Count
 
 from live.models import Poll, PollOption, PollVote, Question, QuestionVote
 from live.selectors import polls_for, questions_for
 from live.services import vote_poll, vote_question
 from tests.factories import SessionFactory, UserFactory
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,34 +21,12 @@ def _postgres_only():
         pytest.skip("races need PostgreSQL's concurrent writers")
 
 
-def _run_together(calls):
-    """Run each call in its own thread and connection, released at once; return results or errors."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            outcomes[i] = call()
-        except Exception as exc:  # collected for the assertions
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
-
-
 def test_twenty_concurrent_votes_by_one_person_count_once():
     session = SessionFactory()
     question = Question.objects.create(session=session, author=UserFactory(), text="q")
     voter = UserFactory()
 
-    outcomes = _run_together([lambda: vote_question(question, user=voter) for _ in range(20)])
+    outcomes = run_together([lambda: vote_question(question, user=voter) for _ in range(20)])
 
     assert [o for o in outcomes if isinstance(o, Exception)] == []
     assert sorted(outcomes) == [False] * 19 + [True]
@@ -64,7 +40,7 @@ def test_two_people_voting_on_a_poll_at_once_are_both_counted():
     yes = PollOption.objects.create(poll=poll, text="yes", position=0)
     a, b = UserFactory(), UserFactory()
 
-    outcomes = _run_together(
+    outcomes = run_together(
         [lambda: vote_poll(poll, user=a, option_id=yes.pk), lambda: vote_poll(poll, user=b, option_id=yes.pk)]
     )
 
@@ -78,7 +54,7 @@ def test_one_person_changing_their_poll_vote_concurrently_keeps_one_row():
     options = [PollOption.objects.create(poll=poll, text=str(i), position=i) for i in range(2)]
     voter = UserFactory()
 
-    outcomes = _run_together([lambda i=i: vote_poll(poll, user=voter, option_id=options[i % 2].pk) for i in range(10)])
+    outcomes = run_together([lambda i=i: vote_poll(poll, user=voter, option_id=options[i % 2].pk) for i in range(10)])
 
     assert [o for o in outcomes if isinstance(o, Exception)] == []
     assert PollVote.objects.filter(poll=poll).count() == 1

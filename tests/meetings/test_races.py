@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from meetings.models import Meeting, MeetingSeat, MeetingSlot, MeetingStatus, MeetingTable
@@ -25,6 +25,7 @@ from meetings.services import accept_meeting, request_meeting, send_meeting_remi
 from notifications.models import Notification
 from tests.factories import ConferenceFactory
 from tests.meetings.helpers import attendee, make_window, next_hour
+from tests.races import run_together, sessions_waiting_on_locks
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -35,46 +36,17 @@ def _postgres_only():
         pytest.skip("row locks and concurrent writers are what is tested: PostgreSQL only")
 
 
-def _run_in_threads(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run each job in its own thread and connection; return results or the exceptions raised."""
-    results: list[object] = [None] * len(jobs)
-
-    def run(index: int, job: Callable[[], object]) -> None:
-        try:
-            results[index] = job()
-        except Exception as exc:  # collected for the assertions
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
-def _waiting_on_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
-
-
 def _race_behind_slot_lock(slot: MeetingSlot, jobs: list[Callable[[], object]]) -> tuple[list[object], bool]:
     """Start ``jobs`` while this connection holds ``slot``'s lock; release once all wait on it."""
     outcomes: list[object] = []
-    runner = threading.Thread(target=lambda: outcomes.extend(_run_in_threads(jobs)))
+    runner = threading.Thread(target=lambda: outcomes.extend(run_together(jobs)))
     with transaction.atomic():
         MeetingSlot.objects.select_for_update().get(pk=slot.pk)
         runner.start()
         deadline = time.monotonic() + 15
-        while _waiting_on_locks() < len(jobs) and time.monotonic() < deadline:
+        while sessions_waiting_on_locks() < len(jobs) and time.monotonic() < deadline:
             time.sleep(0.02)
-        all_blocked = _waiting_on_locks() >= len(jobs)
+        all_blocked = sessions_waiting_on_locks() >= len(jobs)
     runner.join(timeout=60)
     return outcomes, all_blocked
 
@@ -146,7 +118,7 @@ def test_many_accepts_across_slots_and_shared_people_keep_every_invariant():
                 continue
             jobs.append(lambda b=b, m=meeting: accept_meeting(b, meeting_id=m.pk))
 
-    outcomes = _run_in_threads(jobs)
+    outcomes = run_together(jobs)
 
     assert all(isinstance(o, Meeting) or getattr(o, "code", None) in ("SLOT_TAKEN", "NO_TABLE_FREE") for o in outcomes)
     assert Meeting.objects.filter(status="accepted").count() == sum(isinstance(o, Meeting) for o in outcomes)
@@ -171,7 +143,7 @@ def test_control_without_the_lock_two_accepts_pick_the_same_table():
             Meeting.objects.filter(pk=meeting.pk).update(status="accepted", table=table, responded_at=timezone.now())
             return table_name
 
-    outcomes = _run_in_threads([lambda m=m: unlocked_accept(m) for m in meetings])
+    outcomes = run_together([lambda m=m: unlocked_accept(m) for m in meetings])
 
     # Both chose T1; the partial unique index on (table, slot) is what refused the second.
     assert sorted(map(str, outcomes))[0] == "T1"
@@ -191,7 +163,7 @@ def test_racing_requests_for_one_pair_and_slot_make_one_meeting(attempt):
         barrier.wait()
         return request_meeting(x, conference=conference, with_user_id=y.pk, starts_at=slot.starts_at)
 
-    outcomes = _run_in_threads([lambda: ask(a, b), lambda: ask(b, a)])
+    outcomes = run_together([lambda: ask(a, b), lambda: ask(b, a)])
 
     assert _codes(outcomes) == ["ALREADY_REQUESTED", "pending"]
     assert Meeting.objects.count() == 1
@@ -218,7 +190,7 @@ def test_two_reminder_runs_at_once_remind_each_person_once(attempt, settings):
         barrier.wait()
         return send_meeting_reminders(now=now)
 
-    outcomes = _run_in_threads([run, run])
+    outcomes = run_together([run, run])
 
     assert sum(outcomes) == 3
     reminders = Notification.objects.filter(kind="meeting_reminder")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from conferences.models import Attendance
 from quests.models import PointsEntry, QuestCompletion, Reward, RewardClaim, Submission, SubmissionStatus, TaskType
@@ -14,6 +11,7 @@ from quests.services import accept_invite, invite_code_for
 from tests.conftest import ADMIN_KEY, client_for
 from tests.factories import AttendanceFactory, ConferenceFactory, UserFactory
 from tests.quests.conftest import make_quest
+from tests.races import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,20 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _needs_postgres() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the race needs PostgreSQL's row locks and concurrent connections")
-
-
-def _run_together(calls) -> list:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        try:
-            barrier.wait(timeout=30)
-            return call()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_fifty_claimers_for_ten_items_get_exactly_ten():
@@ -48,7 +32,7 @@ def test_fifty_claimers_for_ten_items_get_exactly_ten():
         clients.append(client_for(user))
     url = f"/api/v1/quests/{quest.pk}/rewards/{reward.pk}/claim/"
 
-    responses = _run_together([lambda c=c: c.post(url) for c in clients])
+    responses = run_together([lambda c=c: c.post(url) for c in clients])
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] * 10 + [409] * 40
@@ -65,7 +49,7 @@ def test_one_person_claiming_ten_times_at_once_gets_one_claim():
     QuestCompletion.objects.create(quest=quest, user=user)
     url = f"/api/v1/quests/{quest.pk}/rewards/{reward.pk}/claim/"
 
-    responses = _run_together([lambda: client_for(user).post(url) for _ in range(10)])
+    responses = run_together([lambda: client_for(user).post(url) for _ in range(10)])
 
     assert sorted(r.status_code for r in responses).count(201) == 1
     assert {r.json()["code"] for r in responses} == {RewardClaim.objects.get().code}
@@ -95,7 +79,7 @@ def test_two_invitees_checked_in_at_the_same_moment_complete_the_task_once():
         client.credentials(HTTP_X_ADMIN_KEY=ADMIN_KEY)
         return client.post(url, {"badge_code": badge}, format="json").status_code
 
-    assert _run_together([lambda b=b: scan(b) for b in badges]) == [200, 200]
+    assert run_together([lambda b=b: scan(b) for b in badges]) == [200, 200]
 
     assert Attendance.objects.filter(conference=conference, status="checked_in").count() == 2
     assert list(Submission.objects.filter(task=task).values_list("user_id", "status")) == [
@@ -118,6 +102,6 @@ def test_racing_invites_of_one_invitee_keep_one_inviter():
         except Exception as exc:  # noqa: BLE001 - the outcome is the assertion
             return type(exc).__name__
 
-    outcomes = _run_together([lambda c=c: accept(c) for c in codes])
+    outcomes = run_together([lambda c=c: accept(c) for c in codes])
 
     assert sorted(outcomes) == ["AlreadyInvited"] * 7 + ["ok"]
