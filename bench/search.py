@@ -48,7 +48,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from common import admin_sql, ensure_wrk, uptime  # noqa: E402
+from common import admin_sql, database_urls, ensure_wrk, uptime  # noqa: E402
 from gunicorn_http import wrk  # noqa: E402
 
 DB_NAME = "ibw_bench_search"
@@ -352,15 +352,8 @@ def measure(mode: str, binary: str, token: str, workdir: Path) -> tuple[dict, di
 
 
 def main() -> int:
-    from urllib.parse import urlsplit, urlunsplit
-
     binary = ensure_wrk()
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/search.py needs a PostgreSQL DATABASE_URL")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    bench_url = urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
     admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     workdir = tempfile.TemporaryDirectory(prefix="ibw-bench-search-")

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 # The helpers the production-server benches share: load, manage.py, admin SQL.
-from common import admin_sql, manage, uptime  # noqa: E402
+from common import admin_sql, database_urls, manage, uptime  # noqa: E402
 
 DB_NAME = "ibw_bench_uploads"
 BUCKET = "ibw-bench-media"
@@ -76,16 +76,6 @@ quest = create_quest(
 print(json.dumps({"access": issue_tokens(user)["access"], "quest": quest.pk,
                   "tasks": list(quest.tasks.order_by("pk").values_list("pk", flat=True))}))
 """
-
-
-def _database_urls() -> tuple[str, str]:
-    from urllib.parse import urlsplit, urlunsplit
-
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("bench/uploads.py needs a PostgreSQL DATABASE_URL")
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{DB_NAME}"))
 
 
 def photo(seed: int) -> bytes:
@@ -121,7 +111,7 @@ def main() -> int:
     from tests.topology import Topology
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
-    admin_url, bench_url = _database_urls()
+    admin_url, bench_url = database_urls(DB_NAME, __file__)
     admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     admin_sql(admin_url, f'CREATE DATABASE "{DB_NAME}"')
     redis = None
