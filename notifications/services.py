@@ -92,27 +92,8 @@ def store_in_app_for_pushes(
         )
         written = cursor.fetchall()
     created_at = _DATETIME.to_representation(now)
-    return [
-        (
-            user_group(user_id),
-            {
-                "type": "push",
-                "payload": {
-                    "type": "notification",
-                    "notification": {
-                        "id": notification_id,
-                        "kind": str(kind),
-                        "title": title,
-                        "body": body,
-                        "data": data,
-                        "created_at": created_at,
-                        "read_at": None,
-                    },
-                },
-            },
-        )
-        for notification_id, user_id in written
-    ]
+    fields = {"kind": str(kind), "title": title, "body": body, "data": data, "created_at": created_at, "read_at": None}
+    return [_push(user_id, _payload({"id": notification_id, **fields})) for notification_id, user_id in written]
 
 
 _DATETIME = DateTimeField()
@@ -120,17 +101,22 @@ _DATETIME = DateTimeField()
 
 def socket_pushes(notifications: list[Notification]) -> list[tuple[str, dict]]:
     """The ``(group, message)`` pairs that push ``notifications`` to their owners' sockets (for ``send_now``)."""
-    return [
-        (user_group(user_id), {"type": "push", "payload": payload}) for user_id, payload in _payloads(notifications)
-    ]
+    return [_push(user_id, payload) for user_id, payload in _payloads(notifications)]
+
+
+def _push(user_id: int, payload: dict) -> tuple[str, dict]:
+    """The ``(group, message)`` that puts ``payload`` on the sockets of user ``user_id``."""
+    return user_group(user_id), {"type": "push", "payload": payload}
+
+
+def _payload(notification: dict) -> dict:
+    """What a socket receives for a notification (rendered as REST renders it)."""
+    return {"type": "notification", "notification": notification}
 
 
 def _payloads(notifications: list[Notification]) -> list[tuple[int, dict]]:
     rendered = NotificationSerializer(notifications, many=True).data
-    return [
-        (n.user_id, {"type": "notification", "notification": dict(item)})
-        for n, item in zip(notifications, rendered, strict=True)
-    ]
+    return [(n.user_id, _payload(dict(item))) for n, item in zip(notifications, rendered, strict=True)]
 
 
 def notify(
